@@ -1,26 +1,569 @@
-//! Channels (placeholder: replaced by the channel implementation).
-#![allow(missing_docs, unused_variables)]
+//! Channels: typed, unbuffered rendezvous channels with two ends.
+//!
+//! A channel is two *directions*. Direction `e` carries what is sent on end
+//! `e` to end `e ^ 1`. Each direction has a FIFO queue of blocked senders and
+//! one of blocked receivers, plus two state bits: `done` (the sending end
+//! said [`Chan::done`] or was dropped) and `closed` (the receiving end was
+//! dropped). Either bit turns later sends into `EPIPE`; `done` turns later
+//! receives into `EPIPE` too.
+//!
+//! A blocked party is a [`Node`] living on its own (suspended, so stable)
+//! stack, linked into a queue by raw pointer; its value slot (an
+//! `Option<T>`) lives there as well. The party that completes a rendezvous
+//! unlinks the partner's node, moves the value straight from the sender's
+//! slot into the receiver's, and triggers the partner with the index of the
+//! clause that fired. Nothing is allocated per operation.
+//!
+//! A node whose task has already been triggered (by another clause, a timer
+//! or cancellation) but has not run yet stays linked until its owner
+//! withdraws it; partners skip such nodes, so the first trigger always wins.
 
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::ptr;
+use std::rc::Rc;
 
-pub fn chmake<T: 'static>() -> io::Result<(Chan<T>, Chan<T>)> {
-    Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+use crate::error::{errno, wait_result};
+use crate::sched::{s, wait};
+use crate::time;
+
+/// [`attempt`] result: nobody to pair with, the caller would have to block.
+pub(crate) const BLOCK: i32 = 1;
+
+/// One blocked clause, linked into a channel queue. Lives on the blocked
+/// task's stack; `task`, `index` and `slot` are set before linking and not
+/// changed while linked.
+#[derive(Debug)]
+pub(crate) struct Node {
+    prev: Cell<*const Node>,
+    next: Cell<*const Node>,
+    linked: Cell<bool>,
+    /// The blocked task.
+    pub(crate) task: usize,
+    /// Clause index reported to the task when this node fires.
+    pub(crate) index: i32,
+    /// `*mut Option<T>`: the value to send (`Some`) or where to put the
+    /// received one (`None`).
+    pub(crate) slot: *mut (),
 }
 
+impl Node {
+    pub(crate) const fn new() -> Node {
+        Node {
+            prev: Cell::new(ptr::null()),
+            next: Cell::new(ptr::null()),
+            linked: Cell::new(false),
+            task: 0,
+            index: 0,
+            slot: ptr::null_mut(),
+        }
+    }
+
+    /// Is the node in a queue?
+    #[inline]
+    pub(crate) fn is_linked(&self) -> bool {
+        self.linked.get()
+    }
+}
+
+/// Intrusive FIFO of [`Node`]s.
 #[derive(Debug)]
+struct Queue {
+    head: *const Node,
+    tail: *const Node,
+}
+
+impl Queue {
+    const fn new() -> Queue {
+        Queue {
+            head: ptr::null(),
+            tail: ptr::null(),
+        }
+    }
+
+    /// Appends `n`.
+    ///
+    /// # Safety
+    /// `n` must be unlinked and stay valid and unmoved until it is unlinked.
+    #[inline]
+    unsafe fn push_back(&mut self, n: *const Node) {
+        // SAFETY: the caller guarantees `n` is valid; the tail, if any, is a
+        // linked node and therefore valid too.
+        unsafe {
+            (*n).prev.set(self.tail);
+            (*n).next.set(ptr::null());
+            (*n).linked.set(true);
+            if self.tail.is_null() {
+                self.head = n;
+            } else {
+                (*self.tail).next.set(n);
+            }
+        }
+        self.tail = n;
+    }
+
+    /// Removes `n` from the queue.
+    ///
+    /// # Safety
+    /// `n` must be linked into this queue.
+    #[inline]
+    unsafe fn unlink(&mut self, n: *const Node) {
+        // SAFETY: `n` and its neighbours are linked, hence valid.
+        unsafe {
+            let (p, x) = ((*n).prev.get(), (*n).next.get());
+            if p.is_null() {
+                self.head = x;
+            } else {
+                (*p).next.set(x);
+            }
+            if x.is_null() {
+                self.tail = p;
+            } else {
+                (*x).prev.set(p);
+            }
+            (*n).linked.set(false);
+        }
+    }
+
+    /// Unlinks and returns the first node whose task still waits, or null.
+    /// Nodes of tasks already triggered are skipped (their owners withdraw
+    /// them when they run).
+    #[inline]
+    fn pop_waiting(&mut self) -> *const Node {
+        let mut n = self.head;
+        while !n.is_null() {
+            // SAFETY: linked nodes are valid; no switch while the scheduler
+            // reference lives.
+            let waiting = unsafe { s() }.tasks[unsafe { (*n).task }].waiting;
+            if waiting {
+                // SAFETY: `n` is linked into this queue.
+                unsafe { self.unlink(n) };
+                return n;
+            }
+            // SAFETY: `n` is linked, hence valid.
+            n = unsafe { (*n).next.get() };
+        }
+        ptr::null()
+    }
+
+    /// Unlinks every node and fails its task with `-err`.
+    fn fail_all(&mut self, err: i32) {
+        while !self.head.is_null() {
+            let n = self.head;
+            // SAFETY: `n` is linked into this queue, hence valid.
+            let task = unsafe {
+                self.unlink(n);
+                (*n).task
+            };
+            // SAFETY: no switch while the reference lives.
+            unsafe { s() }.trigger(task, -err);
+        }
+    }
+
+    fn len(&self) -> usize {
+        let mut k = 0;
+        let mut n = self.head;
+        while !n.is_null() {
+            k += 1;
+            // SAFETY: linked nodes are valid.
+            n = unsafe { (*n).next.get() };
+        }
+        k
+    }
+}
+
+/// One direction of a channel.
+#[derive(Debug)]
+struct Dir {
+    senders: Queue,
+    receivers: Queue,
+    /// The sending end is done (or dropped): no more messages.
+    done: bool,
+    /// The receiving end was dropped: nobody can ever receive.
+    closed: bool,
+}
+
+impl Dir {
+    const fn new() -> Dir {
+        Dir {
+            senders: Queue::new(),
+            receivers: Queue::new(),
+            done: false,
+            closed: false,
+        }
+    }
+}
+
+/// The state shared by both ends of a channel (one allocation per
+/// [`chmake`]).
+pub(crate) struct Core {
+    dirs: UnsafeCell<[Dir; 2]>,
+    /// Live handles per end.
+    handles: [Cell<usize>; 2],
+}
+
+impl Core {
+    /// Exclusive access to direction `d`.
+    ///
+    /// # Safety
+    /// No other reference into `dirs` may be alive while the result is
+    /// (channels are per-thread and no user code runs meanwhile).
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn dir(&self, d: usize) -> &mut Dir {
+        // SAFETY: exclusivity is the caller's promise; the cell is only
+        // touched by this thread (Core is not Send).
+        unsafe { &mut (*self.dirs.get())[d] }
+    }
+
+    /// Queue a clause on end `end` blocks in.
+    ///
+    /// # Safety
+    /// As [`Core::dir`], plus `n` must stay valid and unmoved until
+    /// [`Core::withdraw`].
+    #[inline]
+    pub(crate) unsafe fn enqueue(&self, end: usize, send: bool, n: *const Node) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            let d = self.dir(if send { end } else { end ^ 1 });
+            if send {
+                d.senders.push_back(n);
+            } else {
+                d.receivers.push_back(n);
+            }
+        }
+    }
+
+    /// Removes `n` from its queue if it is still linked.
+    ///
+    /// # Safety
+    /// `n` was enqueued with the same `end` and `send` on this core.
+    #[inline]
+    pub(crate) unsafe fn withdraw(&self, end: usize, send: bool, n: *const Node) {
+        // SAFETY: `n` is valid (caller); if linked it is in this queue.
+        unsafe {
+            if !(*n).is_linked() {
+                return;
+            }
+            let d = self.dir(if send { end } else { end ^ 1 });
+            if send {
+                d.senders.unlink(n);
+            } else {
+                d.receivers.unlink(n);
+            }
+        }
+    }
+
+    /// Marks direction `d` done and fails everybody waiting in it.
+    fn finish_dir(&self, d: usize) {
+        // SAFETY: the reference is dropped before anything else touches the
+        // core; `fail_all` only triggers tasks.
+        let d = unsafe { self.dir(d) };
+        d.done = true;
+        d.senders.fail_all(libc::EPIPE);
+        d.receivers.fail_all(libc::EPIPE);
+    }
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("handles", &[self.handles[0].get(), self.handles[1].get()])
+            .finish_non_exhaustive()
+    }
+}
+
+/// Tries to complete one send or receive on end `end` without blocking.
+///
+/// Returns `0` when it paired with a waiting partner (the value has moved
+/// and the partner is triggered), `BLOCK` when there is nobody to pair
+/// with, or `-EPIPE`.
+///
+/// # Safety
+/// `slot` points to a valid `Option<T>`: `Some` for a send, `None` for a
+/// receive; `core` is the core of a `Chan<T>`.
+#[inline]
+pub(crate) unsafe fn attempt<T>(core: &Core, end: usize, send: bool, slot: *mut Option<T>) -> i32 {
+    if send {
+        // SAFETY: no other reference into the core is alive.
+        let d = unsafe { core.dir(end) };
+        if d.done || d.closed {
+            return -libc::EPIPE;
+        }
+        let peer = d.receivers.pop_waiting();
+        if peer.is_null() {
+            return BLOCK;
+        }
+        // SAFETY: `peer` was linked, so it and its slot (an empty
+        // `Option<T>` on the partner's suspended stack) are valid; `slot` is
+        // ours. Moving the value runs no user code.
+        unsafe {
+            let peer = &*peer;
+            ptr::write(peer.slot as *mut Option<T>, (*slot).take());
+            s().trigger(peer.task, peer.index);
+        }
+        0
+    } else {
+        // SAFETY: no other reference into the core is alive.
+        let d = unsafe { core.dir(end ^ 1) };
+        let peer = d.senders.pop_waiting();
+        if peer.is_null() {
+            return if d.done { -libc::EPIPE } else { BLOCK };
+        }
+        // SAFETY: as above, with the roles swapped: the partner's slot
+        // holds the value, ours is empty.
+        unsafe {
+            let peer = &*peer;
+            ptr::write(slot, (*(peer.slot as *mut Option<T>)).take());
+            s().trigger(peer.task, peer.index);
+        }
+        0
+    }
+}
+
+/// Fails with ECANCELED or ETIMEDOUT when an operation that found nobody to
+/// pair with may not block.
+#[inline]
+pub(crate) fn may_block(deadline: i64) -> io::Result<()> {
+    // SAFETY: no switch while the reference lives.
+    if unsafe { s() }.cancelled() {
+        return Err(errno(libc::ECANCELED));
+    }
+    if time::expired(deadline) {
+        return Err(errno(libc::ETIMEDOUT));
+    }
+    Ok(())
+}
+
+/// Creates an unbuffered channel and returns its two ends.
+///
+/// What is sent on one end is received on the other, in both directions.
+///
+/// # Errors
+///
+/// * `ECANCELED`: the calling coroutine is being cancelled.
+#[doc = include_str!("../../docs/chmake.md")]
+pub fn chmake<T: 'static>() -> io::Result<(Chan<T>, Chan<T>)> {
+    // SAFETY: no switch while the reference lives.
+    if unsafe { s() }.cancelled() {
+        return Err(errno(libc::ECANCELED));
+    }
+    let core = Rc::new(Core {
+        dirs: UnsafeCell::new([Dir::new(), Dir::new()]),
+        handles: [Cell::new(1), Cell::new(1)],
+    });
+    let a = Chan {
+        core: core.clone(),
+        end: 0,
+        _marker: PhantomData,
+    };
+    let b = Chan {
+        core,
+        end: 1,
+        _marker: PhantomData,
+    };
+    Ok((a, b))
+}
+
+/// One end of an unbuffered channel made by [`chmake`].
+///
+/// Values sent on one end are received on the other end; both ends can send
+/// and receive. A send completes only when a receiver takes the value (a
+/// rendezvous); several blocked senders, or receivers, are served in the
+/// order they arrived.
+///
+/// Cloning a handle gives another handle to the **same end** (libdill's
+/// `hdup`). When the last handle to an end is dropped, the end is closed
+/// in both directions: the other end's pending and later receives and
+/// sends fail with `EPIPE`, as after [`done`](Chan::done) on the dropped
+/// end, and nobody is left to receive what the other end sends.
+///
+/// Handles belong to the thread that created them:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>(_: T) {}
+/// let (a, _b) = dill_runtime::chmake::<u32>().unwrap();
+/// assert_send(a);
+/// ```
+///
+/// ```compile_fail
+/// fn assert_sync<T: Sync>(_: &T) {}
+/// let (a, _b) = dill_runtime::chmake::<u32>().unwrap();
+/// assert_sync(&a);
+/// ```
 pub struct Chan<T> {
-    _p: PhantomData<(*mut (), T)>,
+    core: Rc<Core>,
+    end: usize,
+    _marker: PhantomData<(*mut (), fn(T) -> T)>,
 }
 
 impl<T> Chan<T> {
+    /// Sends `val` to the other end, waiting until a receiver takes it.
+    ///
+    /// On failure `val` is dropped; [`send_or_return`](Chan::send_or_return)
+    /// gives it back instead.
+    ///
+    /// # Errors
+    ///
+    /// * `EINVAL`: `deadline` is negative other than `-1`.
+    /// * `EPIPE`: [`done`](Chan::done) was called on this end, the other
+    ///   end was dropped, or either happened while waiting.
+    /// * `ETIMEDOUT`: no receiver took the value before the deadline.
+    /// * `ECANCELED`: the calling coroutine is being cancelled and no
+    ///   receiver was waiting.
+    #[doc = include_str!("../../docs/chsend.md")]
+    #[inline]
     pub fn send(&self, val: T, deadline: i64) -> io::Result<()> {
-        Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+        self.send_or_return(val, deadline).map_err(|(e, _)| e)
     }
+
+    /// Like [`send`](Chan::send), but on failure gives the value back with
+    /// the error.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Chan::send).
+    ///
+    /// ```
+    /// let (a, _b) = dill_runtime::chmake::<String>().unwrap();
+    /// let (e, s) = a.send_or_return("kept".to_string(), 0).unwrap_err();
+    /// assert_eq!(e.raw_os_error(), Some(libc::ETIMEDOUT));
+    /// assert_eq!(s, "kept");
+    /// ```
+    pub fn send_or_return(&self, val: T, deadline: i64) -> Result<(), (io::Error, T)> {
+        let mut slot = Some(val);
+        match self.op(true, &mut slot, deadline) {
+            Ok(()) => Ok(()),
+            Err(e) => Err((e, slot.take().expect("failed send keeps its value"))),
+        }
+    }
+
+    /// Receives a value sent on the other end, waiting until one comes.
+    ///
+    /// # Errors
+    ///
+    /// * `EINVAL`: `deadline` is negative other than `-1`.
+    /// * `EPIPE`: the other end is [`done`](Chan::done) or dropped (before
+    ///   or while waiting).
+    /// * `ETIMEDOUT`: nothing was sent before the deadline.
+    /// * `ECANCELED`: the calling coroutine is being cancelled and no
+    ///   sender was waiting.
+    #[doc = include_str!("../../docs/chrecv.md")]
+    #[inline]
     pub fn recv(&self, deadline: i64) -> io::Result<T> {
-        Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+        let mut slot = None;
+        self.op(false, &mut slot, deadline)?;
+        Ok(slot.take().expect("successful receive has a value"))
     }
+
+    /// Says that no more messages will go out of this end: pending and
+    /// later receives on the other end, and pending and later sends on this
+    /// end, fail with `EPIPE`. The opposite direction is unaffected.
+    ///
+    /// # Errors
+    ///
+    /// * `EPIPE`: `done` was already called on this end.
+    #[doc = include_str!("../../docs/chdone.md")]
     pub fn done(&self) -> io::Result<()> {
-        Err(io::Error::from_raw_os_error(libc::ENOTSUP))
+        // SAFETY: the reference ends at once.
+        if unsafe { self.core.dir(self.end) }.done {
+            return Err(errno(libc::EPIPE));
+        }
+        self.core.finish_dir(self.end);
+        Ok(())
+    }
+
+    /// Which end of the channel this is: `0` for the first value
+    /// [`chmake`] returns, `1` for the second.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// One send (`slot` full) or receive (`slot` empty), blocking if needed.
+    #[inline]
+    fn op(&self, send: bool, slot: &mut Option<T>, deadline: i64) -> io::Result<()> {
+        time::check(deadline)?;
+        let slot: *mut Option<T> = slot;
+        // SAFETY: `slot` is a live `Option<T>` of the right state and the
+        // core belongs to a `Chan<T>`.
+        let r = unsafe { attempt(&self.core, self.end, send, slot) };
+        if r != BLOCK {
+            return wait_result(r).map(drop);
+        }
+        may_block(deadline)?;
+        let mut node = Node::new();
+        // SAFETY: no switch while the reference lives.
+        node.task = unsafe { s() }.current;
+        node.slot = slot as *mut ();
+        let n: *const Node = &node;
+        // SAFETY: `node` stays on this stack, unmoved, until withdrawn below.
+        unsafe { self.core.enqueue(self.end, send, n) };
+        let r = wait(deadline, true);
+        // SAFETY: enqueued above with the same arguments.
+        unsafe { self.core.withdraw(self.end, send, n) };
+        wait_result(r).map(drop)
+    }
+}
+
+impl<T> Clone for Chan<T> {
+    /// Another handle to the same end.
+    fn clone(&self) -> Chan<T> {
+        let h = &self.core.handles[self.end];
+        h.set(h.get() + 1);
+        Chan {
+            core: self.core.clone(),
+            end: self.end,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T> Drop for Chan<T> {
+    fn drop(&mut self) {
+        let h = &self.core.handles[self.end];
+        h.set(h.get() - 1);
+        if h.get() > 0 {
+            return;
+        }
+        let e = self.end;
+        // Nothing more goes out of this end...
+        self.core.finish_dir(e);
+        // ...and nobody is left to receive what the other end sends.
+        // SAFETY: the reference is dropped before anything else touches
+        // the core; `fail_all` only triggers tasks.
+        let d = unsafe { self.core.dir(e ^ 1) };
+        d.closed = true;
+        d.senders.fail_all(libc::EPIPE);
+        d.receivers.fail_all(libc::EPIPE);
+    }
+}
+
+impl<T> fmt::Debug for Chan<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (done, peer_dropped, senders) = {
+            // SAFETY: the reference ends with this block.
+            let d = unsafe { self.core.dir(self.end) };
+            (d.done, d.closed, d.senders.len())
+        };
+        let (peer_done, receivers) = {
+            // SAFETY: the reference ends with this block.
+            let d = unsafe { self.core.dir(self.end ^ 1) };
+            (d.done, d.receivers.len())
+        };
+        f.debug_struct("Chan")
+            .field("end", &self.end)
+            .field("type", &std::any::type_name::<T>())
+            .field("done", &done)
+            .field("peer_done", &peer_done)
+            .field("peer_dropped", &peer_dropped)
+            .field("blocked_senders", &senders)
+            .field("blocked_receivers", &receivers)
+            .finish()
     }
 }

@@ -43,6 +43,7 @@
 
 mod bundle;
 mod chan;
+mod choose;
 mod coroutine;
 mod error;
 mod fd;
@@ -54,6 +55,7 @@ mod timer;
 
 pub use bundle::{bundle, Bundle};
 pub use chan::{chmake, Chan};
+pub use choose::{choose, Clause};
 pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };
