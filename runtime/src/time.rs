@@ -22,7 +22,10 @@ pub fn now() -> i64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always
     // available, so the call cannot fail.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
+    // `time_t` and `c_long` are narrower than i64 on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    let ms = ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000;
+    ms
 }
 
 /// Checks that `deadline` is `-1` or non-negative.
