@@ -365,6 +365,10 @@ impl Sched {
 /// `-ECANCELED` on cancellation when `cancellable`).
 ///
 /// The caller registers its interest before and withdraws it after.
+///
+/// Always inlined, for the reason given at [`switch_out`]: callers on hot
+/// paths (channels) should be inlined into user code as well.
+#[inline(always)]
 pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
     let cur;
     {
