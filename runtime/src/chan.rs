@@ -324,17 +324,21 @@ pub(crate) unsafe fn attempt<T>(core: &Core, end: usize, send: bool, slot: *mut 
 }
 
 /// Fails with ECANCELED or ETIMEDOUT when an operation that found nobody to
-/// pair with may not block.
+/// pair with may not block; otherwise returns the current task.
 #[inline]
-pub(crate) fn may_block(deadline: i64) -> io::Result<()> {
-    // SAFETY: no switch while the reference lives.
-    if unsafe { s() }.cancelled() {
-        return Err(errno(libc::ECANCELED));
-    }
-    if time::expired(deadline) {
+pub(crate) fn may_block(deadline: i64) -> io::Result<usize> {
+    let cur = {
+        // SAFETY: no switch while the reference lives.
+        let s = unsafe { s() };
+        if s.cancelled() {
+            return Err(errno(libc::ECANCELED));
+        }
+        s.current
+    };
+    if deadline != -1 && time::expired(deadline) {
         return Err(errno(libc::ETIMEDOUT));
     }
-    Ok(())
+    Ok(cur)
 }
 
 /// Creates an unbuffered channel and returns its two ends.
@@ -496,10 +500,8 @@ impl<T> Chan<T> {
         if r != BLOCK {
             return wait_result(r).map(drop);
         }
-        may_block(deadline)?;
         let mut node = Node::new();
-        // SAFETY: no switch while the reference lives.
-        node.task = unsafe { s() }.current;
+        node.task = may_block(deadline)?;
         node.slot = slot as *mut ();
         let n: *const Node = &node;
         // SAFETY: `node` stays on this stack, unmoved, until withdrawn below.

@@ -12,7 +12,7 @@ use std::marker::PhantomData;
 
 use crate::chan::{attempt, may_block, Chan, Core, Node, BLOCK};
 use crate::error::{errno, wait_result};
-use crate::sched::{s, wait};
+use crate::sched::wait;
 use crate::time;
 
 /// Type-erased [`attempt`].
@@ -130,9 +130,7 @@ pub fn choose(clauses: &mut [Clause<'_>], deadline: i64) -> io::Result<usize> {
             return wait_result(r).map(|_| i);
         }
     }
-    may_block(deadline)?;
-    // SAFETY: no switch while the reference lives.
-    let cur = unsafe { s() }.current;
+    let cur = may_block(deadline)?;
     for (i, c) in clauses.iter_mut().enumerate() {
         c.node.task = cur;
         c.node.index = i as i32;
