@@ -400,7 +400,9 @@ pub fn chmake<T: 'static>() -> io::Result<(Chan<T>, Chan<T>)> {
 pub struct Chan<T> {
     core: Rc<Core>,
     end: usize,
-    _marker: PhantomData<(*mut (), fn(T) -> T)>,
+    /// Invariant in `T`: both ends must agree on the exact type. (`Rc`
+    /// already makes the handle `!Send` and `!Sync`.)
+    _marker: PhantomData<fn(T) -> T>,
 }
 
 impl<T> Chan<T> {
