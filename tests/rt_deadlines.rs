@@ -44,7 +44,9 @@ fn now_agrees_with_clock_monotonic() {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     let after = now();
     let ms = ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
-    assert!(before <= ms && ms <= after, "{before} <= {ms} <= {after}");
+    // now() may lag the clock by a fraction of a millisecond (it can reuse
+    // a recent reading), but never lead it.
+    assert!(before <= ms && ms <= after + 1, "{before} <= {ms} <= {after} + 1");
 }
 
 #[test]
