@@ -349,3 +349,38 @@ fn cancelled_coroutine_can_still_drop_handles() {
     .unwrap();
     drop(h);
 }
+
+#[test]
+fn small_and_large_values_are_delivered_or_dropped() {
+    // Small results and large ones (kept by the finished coroutine until the
+    // handle takes them) behave the same.
+    let small: Vec<_> = (0..100u64).map(|i| go(move || i).unwrap()).collect();
+    let large: Vec<_> = (0..100u64).map(|i| go(move || [i; 64]).unwrap()).collect();
+    for (i, (s, l)) in small.into_iter().zip(large).enumerate().rev() {
+        if i % 2 == 0 {
+            assert_eq!(s.join(0).unwrap(), i as u64);
+            assert_eq!(l.join(0).unwrap()[63], i as u64);
+        } else {
+            drop(s);
+            drop(l);
+        }
+    }
+}
+
+#[test]
+fn value_destructor_may_block() {
+    struct SleepOnDrop(Rc<Cell<bool>>);
+    impl Drop for SleepOnDrop {
+        fn drop(&mut self) {
+            self.0.set(msleep(after(2)).is_ok());
+        }
+    }
+    let ok = Rc::new(Cell::new(false));
+    let o2 = ok.clone();
+    drop(go(move || SleepOnDrop(o2)).unwrap());
+    assert!(ok.get());
+    ok.set(false);
+    let o3 = ok.clone();
+    drop(go(move || (SleepOnDrop(o3), [0u64; 64])).unwrap());
+    assert!(ok.get());
+}

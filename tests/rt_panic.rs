@@ -205,3 +205,26 @@ fn panic_while_holding_children_cancels_them() {
         assert!(now() - t0 < 5000);
     }
 }
+
+#[test]
+fn join_of_panicked_coroutine_with_deadline_zero_reraises() {
+    quiet_panics();
+    let h = go(|| -> u8 { panic!("expected: small") }).unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| h.join(0))).is_err());
+    let h = go(|| -> [u64; 64] { panic!("expected: large") }).unwrap();
+    assert!(catch_unwind(AssertUnwindSafe(|| h.join(0))).is_err());
+}
+
+#[test]
+fn panicking_destructor_of_an_unjoined_value_is_contained() {
+    quiet_panics();
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("expected: value drop");
+        }
+    }
+    drop(go(|| PanicOnDrop).unwrap());
+    drop(go(|| (PanicOnDrop, [0u64; 64])).unwrap());
+    assert_eq!(go(|| 1).unwrap().join(-1).unwrap(), 1);
+}
