@@ -111,7 +111,10 @@ fn cancelled_coroutine_join_and_bundle_wait_fail() {
     .unwrap();
     drop(h);
     let out = out.borrow();
-    assert_eq!(*out, vec![("join", libc::ECANCELED), ("wait", libc::ECANCELED)]);
+    assert_eq!(
+        *out,
+        vec![("join", libc::ECANCELED), ("wait", libc::ECANCELED)]
+    );
 }
 
 #[test]

@@ -46,7 +46,10 @@ fn now_agrees_with_clock_monotonic() {
     let ms = ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
     // now() may lag the clock by a fraction of a millisecond (it can reuse
     // a recent reading), but never lead it.
-    assert!(before <= ms && ms <= after + 1, "{before} <= {ms} <= {after} + 1");
+    assert!(
+        before <= ms && ms <= after + 1,
+        "{before} <= {ms} <= {after} + 1"
+    );
 }
 
 #[test]

@@ -32,7 +32,11 @@ fn yielding_loop_does_not_starve_a_timer() {
     .unwrap();
     let woke = sleeper.join(-1).unwrap();
     assert!(woke >= d);
-    assert!(woke < d + util::SLACK_MS, "timer starved for {} ms", woke - d);
+    assert!(
+        woke < d + util::SLACK_MS,
+        "timer starved for {} ms",
+        woke - d
+    );
     assert!(turns.get() > 0);
     drop(s);
 }

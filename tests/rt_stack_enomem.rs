@@ -42,7 +42,10 @@ fn main() {
     assert!(now() >= d);
     // A second attempt fails the same way, and is no crash.
     let again = go_with_stack_size(STACK, || ());
-    assert_eq!(again.err().and_then(|e| e.raw_os_error()), Some(libc::ENOMEM));
+    assert_eq!(
+        again.err().and_then(|e| e.raw_os_error()),
+        Some(libc::ENOMEM)
+    );
 
     // Drop a few: their stacks go back to the pool, and go succeeds.
     for h in hs.drain(hs.len() - 10..) {

@@ -35,7 +35,11 @@ fn ten_thousand_sleepers_all_wake_none_early() {
     b.wait(t0 + 200 + 10 * SLACK_MS).unwrap();
     assert_eq!(woke.get(), N as u32);
     assert_eq!(early.get(), 0);
-    assert!(worst.get() < 10 * SLACK_MS, "worst lateness {}", worst.get());
+    assert!(
+        worst.get() < 10 * SLACK_MS,
+        "worst lateness {}",
+        worst.get()
+    );
 }
 
 #[test]

@@ -43,11 +43,7 @@ pub const SLACK_MS: i64 = 500;
 pub fn assert_woke_at(deadline: i64) {
     let t = dill::now();
     assert!(t >= deadline, "woke {} ms early", deadline - t);
-    assert!(
-        t < deadline + SLACK_MS,
-        "woke {} ms late",
-        t - deadline
-    );
+    assert!(t < deadline + SLACK_MS, "woke {} ms late", t - deadline);
 }
 
 /// A non-blocking, close-on-exec pipe: `(read end, write end)`.
