@@ -29,8 +29,10 @@ fn now_is_monotonic_and_in_milliseconds() {
     msleep(d).unwrap();
     assert_woke_at(d);
     let elapsed = wall.elapsed().as_millis() as i64;
-    // 1 ms resolution: at least 19 whole ms of real time went by.
-    assert!(elapsed >= 19, "slept only {elapsed} ms");
+    // Millisecond resolution: the reading truncates to whole milliseconds
+    // and may lag the clock by a fraction of one, so at least 18 ms of real
+    // time went by.
+    assert!(elapsed >= 18, "slept only {elapsed} ms");
 }
 
 #[test]
