@@ -47,6 +47,7 @@ mod coroutine;
 mod error;
 mod fd;
 mod reactor;
+mod ring;
 mod sched;
 mod stack;
 mod time;

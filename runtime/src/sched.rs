@@ -16,13 +16,13 @@
 //! libdill does) until the child first blocks.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 
 use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
 use crate::reactor::Reactor;
+use crate::ring::Ring;
 use crate::stack::{self, CoSlot, StackPool};
 use crate::time::now;
 use crate::timer::{self, Positions, TimerHeap};
@@ -35,6 +35,11 @@ pub(crate) type Yld = Yielder<usize, ()>;
 pub(crate) const ROOT: usize = 0;
 /// "No task" / "no position".
 pub(crate) const NONE: usize = usize::MAX;
+
+/// Marks a ready-queue entry as "resume this zombie with [`ZOMBIE_DROP`]":
+/// a detached zombie whose value must be dropped on its own stack. Keeping
+/// the command in the queue entry keeps the common path free of it.
+pub(crate) const DROP_TAG: usize = 1 << (usize::BITS - 1);
 
 /// Resume command: carry on.
 pub(crate) const RESUME: usize = 0;
@@ -83,8 +88,6 @@ pub(crate) struct Task {
     pub(crate) value: InlineValue,
     /// `value` holds a result.
     pub(crate) has_value: bool,
-    /// Command to pass when the scheduler loop resumes this task.
-    pub(crate) resume_input: usize,
     /// Owning bundle id, or [`NONE`].
     pub(crate) bundle: usize,
     /// Position in the bundle's member list.
@@ -109,7 +112,6 @@ impl Task {
             zombie: ptr::null_mut(),
             value: InlineValue::EMPTY,
             has_value: false,
-            resume_input: RESUME,
             bundle,
             bundle_pos: NONE,
         }
@@ -147,7 +149,7 @@ pub(crate) struct BundleState {
 #[derive(Debug)]
 pub(crate) struct Sched {
     pub(crate) tasks: Slab<Task>,
-    pub(crate) ready: VecDeque<usize>,
+    pub(crate) ready: Ring,
     pub(crate) current: usize,
     pub(crate) timers: TimerHeap,
     pub(crate) reactor: Reactor,
@@ -220,7 +222,7 @@ fn init() -> *mut Sched {
     debug_assert_eq!(root, ROOT);
     let s = Box::new(Sched {
         tasks,
-        ready: VecDeque::with_capacity(64),
+        ready: Ring::with_capacity(64),
         current: ROOT,
         timers: TimerHeap::default(),
         reactor: Reactor::new(),
@@ -446,10 +448,7 @@ fn run_loop() {
                 }
             }
             match s.ready.pop_front() {
-                Some(id) => {
-                    let input = std::mem::replace(&mut s.tasks[id].resume_input, RESUME);
-                    Some((id, input))
-                }
+                Some(id) => Some(id),
                 None => {
                     s.poll(true);
                     None
@@ -457,8 +456,9 @@ fn run_loop() {
             }
         };
         match next {
-            Some((ROOT, _)) => return,
-            Some((id, input)) => resume(id, input),
+            Some(ROOT) => return,
+            Some(id) if id & DROP_TAG == 0 => resume(id, RESUME),
+            Some(id) => resume(id & !DROP_TAG, ZOMBIE_DROP),
             None => {}
         }
     }
