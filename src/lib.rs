@@ -4,7 +4,12 @@
 //! This crate is the facade: it re-exports [`dill_runtime`] (coroutines,
 //! scheduler, deadlines, cancellation, bundles, channels) and [`dill_ipc`]
 //! (AF_UNIX byte streams).
-#![deny(missing_docs, missing_debug_implementations, rust_2018_idioms, unsafe_op_in_unsafe_fn)]
+#![deny(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unsafe_op_in_unsafe_fn
+)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub use dill_ipc::*;

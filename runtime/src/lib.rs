@@ -1,47 +1,62 @@
 //! # dill-runtime
 //!
-//! STUB: signatures only; the implementation lands in the next commit.
-#![deny(missing_docs, missing_debug_implementations, rust_2018_idioms, unsafe_op_in_unsafe_fn)]
+//! Stackful coroutines with structured concurrency, in the shape of
+//! [libdill](https://libdill.org): one scheduler per OS thread, an epoll
+//! reactor, a timer heap, millisecond deadlines and cancellation.
+//!
+//! * [`go`] launches a coroutine and returns its [`Coroutine`] handle.
+//!   Dropping the handle cancels the coroutine and waits until it has
+//!   returned, so no coroutine outlives its owner.
+//! * Blocking calls ([`yield_now`], [`msleep`], [`fdin`], [`fdout`],
+//!   [`Coroutine::join`], [`Bundle::wait`], channel operations) take an
+//!   absolute `deadline` in milliseconds on the [`now`] clock: `-1` means
+//!   never, `0` means "only if it can be done without blocking", a deadline
+//!   in the past behaves like `0`, and other negative values are `EINVAL`.
+//! * In a cancelled coroutine every blocking call fails at once with
+//!   `ECANCELED`, and so do calls that create handles.
+//! * The thread's own stack is a coroutine too: a blocking call made from
+//!   `main` runs the other coroutines until it can return.
+//!
+//! Errors are `std::io::Error`s carrying the errno libdill documents, so
+//! `err.raw_os_error() == Some(libc::ETIMEDOUT)` works.
+//!
+//! Coroutines never move between threads; every handle is `!Send` and
+//! `!Sync`.
+//!
+//! ## Stacks
+//!
+//! Each coroutine runs on its own `mmap`ed stack of [`DEFAULT_STACK_SIZE`]
+//! (256 KiB) bytes, or the size given to [`go_with_stack_size`], with a
+//! guard page below it. Stacks of returned coroutines are pooled per thread
+//! and reused. A coroutine that overflows its stack kills the process with
+//! the message `dill: coroutine stack overflow`, never silent corruption.
+//! When no new stack can be mapped (out of memory, or `vm.max_map_count`
+//! exhausted; every stack takes two mappings, so about 32k coroutines with
+//! the default limit of 65530), [`go`] fails with `ENOMEM`.
+#![deny(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unsafe_op_in_unsafe_fn
+)]
 #![warn(clippy::undocumented_unsafe_blocks)]
-#![allow(unused_variables, missing_docs)]
 
-use std::io;
-use std::os::fd::RawFd;
+mod bundle;
+mod chan;
+mod coroutine;
+mod error;
+mod fd;
+mod reactor;
+mod sched;
+mod stack;
+mod time;
+mod timer;
 
-pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
-
-pub fn now() -> i64 { todo!() }
-pub fn go<F, T>(f: F) -> io::Result<Coroutine<T>> where F: FnOnce() -> T + 'static, T: 'static { todo!() }
-pub fn go_with_stack_size<F, T>(stack_size: usize, f: F) -> io::Result<Coroutine<T>> where F: FnOnce() -> T + 'static, T: 'static { todo!() }
-#[must_use]
-#[derive(Debug)]
-pub struct Coroutine<T> { _p: std::marker::PhantomData<(*mut (), T)> }
-impl<T> Coroutine<T> {
-    pub fn join(self, deadline: i64) -> io::Result<T> { todo!() }
-    pub fn is_finished(&self) -> bool { todo!() }
-}
-pub fn yield_now() -> io::Result<()> { todo!() }
-pub fn msleep(deadline: i64) -> io::Result<()> { todo!() }
-pub fn fdin(fd: RawFd, deadline: i64) -> io::Result<()> { todo!() }
-pub fn fdout(fd: RawFd, deadline: i64) -> io::Result<()> { todo!() }
-/// Waits for the next readiness edge (no readiness pre-check): use only right after EAGAIN.
-pub fn fdin_edge(fd: RawFd, deadline: i64) -> io::Result<()> { todo!() }
-pub fn fdout_edge(fd: RawFd, deadline: i64) -> io::Result<()> { todo!() }
-pub fn fdclean(fd: RawFd) { todo!() }
-/// Ok(()) unless the calling coroutine has been cancelled (then ECANCELED).
-pub fn check_cancelled() -> io::Result<()> { todo!() }
-pub fn bundle() -> io::Result<Bundle> { todo!() }
-#[derive(Debug)]
-pub struct Bundle { _p: std::marker::PhantomData<*mut ()> }
-impl Bundle {
-    pub fn go<F: FnOnce() + 'static>(&self, f: F) -> io::Result<()> { todo!() }
-    pub fn wait(&self, deadline: i64) -> io::Result<()> { todo!() }
-}
-pub fn chmake<T: 'static>() -> io::Result<(Chan<T>, Chan<T>)> { todo!() }
-#[derive(Debug)]
-pub struct Chan<T> { _p: std::marker::PhantomData<(*mut (), T)> }
-impl<T> Chan<T> {
-    pub fn send(&self, val: T, deadline: i64) -> io::Result<()> { todo!() }
-    pub fn recv(&self, deadline: i64) -> io::Result<T> { todo!() }
-    pub fn done(&self) -> io::Result<()> { todo!() }
-}
+pub use bundle::{bundle, Bundle};
+pub use chan::{chmake, Chan};
+pub use coroutine::{
+    check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
+};
+pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge};
+pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use time::now;

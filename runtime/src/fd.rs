@@ -1,0 +1,159 @@
+//! Waiting for file descriptors: `fdin`, `fdout`, their edge-triggered
+//! variants for I/O layers, and `fdclean`.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use crate::error::{errno, wait_result};
+use crate::reactor::Dir;
+use crate::sched::{s, wait, NONE};
+use crate::time;
+
+/// Waits until `fd` is readable (or has an error or hang-up pending, so a
+/// read would not block).
+///
+/// # Errors
+///
+/// * `EINVAL`: `deadline` is negative other than `-1`.
+/// * `ECANCELED`: the calling coroutine is being cancelled.
+/// * `EBADF`: `fd` is not an open descriptor, or it was [`fdclean`]ed while
+///   waiting.
+/// * `EBUSY`: another coroutine already waits for `fd` to become readable.
+/// * `ETIMEDOUT`: the deadline passed first.
+#[doc = include_str!("../../docs/fdin.md")]
+pub fn fdin(fd: RawFd, deadline: i64) -> io::Result<()> {
+    level_wait(fd, Dir::In, deadline)
+}
+
+/// Waits until `fd` is writable (or has an error or hang-up pending, so a
+/// write would not block).
+///
+/// # Errors
+///
+/// Same as [`fdin`], for the writing direction.
+#[doc = include_str!("../../docs/fdout.md")]
+pub fn fdout(fd: RawFd, deadline: i64) -> io::Result<()> {
+    level_wait(fd, Dir::Out, deadline)
+}
+
+/// Waits for the next readiness *edge* of `fd` for reading.
+///
+/// Unlike [`fdin`] this does not check whether `fd` is readable already: it
+/// is for I/O layers that have just seen a non-blocking call fail with
+/// `EAGAIN`, and saves a `poll` system call per wait. It may return without
+/// the fd being readable (retry the call and wait again on `EAGAIN`).
+///
+/// # Errors
+///
+/// As [`fdin`].
+pub fn fdin_edge(fd: RawFd, deadline: i64) -> io::Result<()> {
+    edge_wait(fd, Dir::In, deadline)
+}
+
+/// Waits for the next readiness edge of `fd` for writing; see
+/// [`fdin_edge`].
+///
+/// # Errors
+///
+/// As [`fdout`].
+pub fn fdout_edge(fd: RawFd, deadline: i64) -> io::Result<()> {
+    edge_wait(fd, Dir::Out, deadline)
+}
+
+/// Forgets everything the scheduler knows about `fd`: removes it from the
+/// reactor and fails any coroutine waiting on it with `EBADF`.
+///
+/// Call it before closing a descriptor that has been waited on, since the
+/// number may be reused by the next `open`. Calling it for an unknown
+/// descriptor does nothing.
+#[doc = include_str!("../../docs/fdclean.md")]
+pub fn fdclean(fd: RawFd) {
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: no switch while the reference lives.
+    let s = unsafe { s() };
+    for w in s.reactor.clean(fd) {
+        if w != NONE {
+            s.trigger(w, -libc::EBADF);
+        }
+    }
+}
+
+fn precheck(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
+    time::check(deadline)?;
+    // SAFETY: no switch while the reference lives.
+    let s = unsafe { s() };
+    if s.cancelled() {
+        return Err(errno(libc::ECANCELED));
+    }
+    if fd < 0 {
+        return Err(errno(libc::EBADF));
+    }
+    if s.reactor.waiter(fd, dir) != NONE {
+        return Err(errno(libc::EBUSY));
+    }
+    Ok(())
+}
+
+/// Is `fd` ready in `dir` right now? `EBADF` if it is not open.
+fn ready_now(fd: RawFd, dir: Dir) -> io::Result<bool> {
+    let events = match dir {
+        Dir::In => libc::POLLIN,
+        Dir::Out => libc::POLLOUT,
+    };
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd, zero timeout.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        if r >= 0 {
+            break;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+    if p.revents & libc::POLLNVAL != 0 {
+        return Err(errno(libc::EBADF));
+    }
+    Ok(p.revents != 0)
+}
+
+fn level_wait(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
+    precheck(fd, dir, deadline)?;
+    while !ready_now(fd, dir)? {
+        match block(fd, dir, deadline) {
+            // A file the backend cannot watch (a regular file) never blocks.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Ok(()),
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
+fn edge_wait(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
+    precheck(fd, dir, deadline)?;
+    block(fd, dir, deadline)
+}
+
+fn block(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
+    if time::expired(deadline) {
+        return Err(errno(libc::ETIMEDOUT));
+    }
+    let cur = {
+        // SAFETY: no switch inside this block.
+        let s = unsafe { s() };
+        let cur = s.current;
+        s.reactor.register(fd, dir, cur)?;
+        cur
+    };
+    let r = wait(deadline, true);
+    // SAFETY: no switch while the reference lives.
+    unsafe { s() }.reactor.unregister(fd, dir, cur);
+    wait_result(r).map(drop)
+}

@@ -1,0 +1,142 @@
+//! The reactor: which task waits on which fd, in which direction, over an OS
+//! readiness backend chosen by `cfg` (epoll on Linux).
+//!
+//! An fd is registered with the backend the first time a task has to wait on
+//! it, for both directions at once and edge-triggered, and stays registered
+//! until [`fdclean`](crate::fdclean) (which every fd-owning type calls before
+//! closing). A stream used over and over therefore costs no registration
+//! system call after its first wait.
+//!
+//! Invariant: an fd is removed from the reactor before it is closed.
+
+use std::io;
+use std::os::fd::RawFd;
+
+use crate::sched::NONE;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod epoll;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use epoll::Poller;
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+compile_error!("dill-runtime has an epoll backend only so far; a kqueue backend is planned");
+
+/// Direction of a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dir {
+    /// Readable.
+    In = 0,
+    /// Writable.
+    Out = 1,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FdSlot {
+    registered: bool,
+    waiter: [usize; 2],
+}
+
+const EMPTY: FdSlot = FdSlot {
+    registered: false,
+    waiter: [NONE, NONE],
+};
+
+/// Per-thread reactor state.
+#[derive(Debug)]
+pub(crate) struct Reactor {
+    poller: Option<Poller>,
+    fds: Vec<FdSlot>,
+}
+
+impl Reactor {
+    pub(crate) fn new() -> Reactor {
+        Reactor {
+            poller: None,
+            fds: Vec::new(),
+        }
+    }
+
+    /// The task waiting on `fd` in `dir`, or `NONE`.
+    #[inline]
+    pub(crate) fn waiter(&self, fd: RawFd, dir: Dir) -> usize {
+        self.fds
+            .get(fd as usize)
+            .map_or(NONE, |s| s.waiter[dir as usize])
+    }
+
+    /// Readers and writers waiting on `fd`.
+    #[inline]
+    pub(crate) fn waiters(&self, fd: RawFd) -> (usize, usize) {
+        self.fds
+            .get(fd as usize)
+            .map_or((NONE, NONE), |s| (s.waiter[0], s.waiter[1]))
+    }
+
+    /// Registers `task` as the waiter on `fd` in `dir`, adding the fd to the
+    /// backend if this is its first wait. The caller has checked the slot is
+    /// free and `fd >= 0`.
+    pub(crate) fn register(&mut self, fd: RawFd, dir: Dir, task: usize) -> io::Result<()> {
+        let i = fd as usize;
+        if i >= self.fds.len() {
+            self.fds.resize(i + 1, EMPTY);
+        }
+        if !self.fds[i].registered {
+            if self.poller.is_none() {
+                self.poller = Some(Poller::new()?);
+            }
+            self.poller.as_ref().expect("poller").add(fd)?;
+            self.fds[i].registered = true;
+        }
+        self.fds[i].waiter[dir as usize] = task;
+        Ok(())
+    }
+
+    /// Withdraws `task` from `fd`'s `dir` slot if it is still there.
+    #[inline]
+    pub(crate) fn unregister(&mut self, fd: RawFd, dir: Dir, task: usize) {
+        if let Some(s) = self.fds.get_mut(fd as usize) {
+            if s.waiter[dir as usize] == task {
+                s.waiter[dir as usize] = NONE;
+            }
+        }
+    }
+
+    /// Forgets `fd`: removes it from the backend and returns the tasks that
+    /// were waiting on it (to be failed with EBADF).
+    pub(crate) fn clean(&mut self, fd: RawFd) -> [usize; 2] {
+        let Some(s) = self.fds.get_mut(fd as usize) else {
+            return [NONE, NONE];
+        };
+        let waiters = s.waiter;
+        if s.registered {
+            if let Some(p) = &self.poller {
+                p.delete(fd);
+            }
+        }
+        *s = EMPTY;
+        waiters
+    }
+
+    /// Waits up to `timeout_ms` (-1: forever) for events; returns how many
+    /// arrived. Without a backend yet, just sleeps.
+    pub(crate) fn wait(&mut self, timeout_ms: i32) -> usize {
+        match &mut self.poller {
+            Some(p) => p.wait(timeout_ms),
+            None => {
+                if timeout_ms != 0 {
+                    // SAFETY: poll with no fds is a plain sleep.
+                    unsafe { libc::poll(std::ptr::null_mut(), 0, timeout_ms) };
+                }
+                0
+            }
+        }
+    }
+
+    /// Event `i` of the last wait: `(fd, readable, writable)`. Errors and
+    /// hang-ups count as both, so waiters retry their call and see the error.
+    #[inline]
+    pub(crate) fn event(&self, i: usize) -> (RawFd, bool, bool) {
+        self.poller.as_ref().expect("poller").event(i)
+    }
+}

@@ -1,0 +1,471 @@
+//! The per-thread scheduler and the one primitive under every blocking call.
+//!
+//! A task (a coroutine, or the thread's own stack, task [`ROOT`]) blocks by
+//! registering interest somewhere (an fd slot, a channel queue, a child's
+//! joiner field, a bundle's waiter list), optionally arming a timer, and
+//! calling [`wait`]. Whoever fires first calls [`Sched::trigger`], which
+//! records the result and puts the task on the ready queue; later triggers see
+//! that the task no longer waits and do nothing. When the task runs again it
+//! withdraws its own registrations (the timer is withdrawn by [`wait`] itself)
+//! before any user code sees the result. Cancellation is one more trigger.
+//!
+//! Coroutines are asymmetric (corosensei): a suspended coroutine returns to
+//! whoever resumed it. Only two places resume coroutines: the scheduler loop,
+//! which runs on the thread's own stack whenever the root task blocks, and
+//! `go`, which starts a new coroutine at once on top of its parent (as
+//! libdill does) until the child first blocks.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::ptr::{self, NonNull};
+
+use corosensei::{CoroutineResult, Yielder};
+use slab::Slab;
+
+use crate::reactor::Reactor;
+use crate::stack::{self, CoSlot, StackPool};
+use crate::time::now;
+use crate::timer::{self, Positions, TimerHeap};
+
+/// The yielder type of every dill coroutine: resumed with a command, yields
+/// nothing, returns nothing (results travel through the task).
+pub(crate) type Yld = Yielder<usize, ()>;
+
+/// The task id of the thread's own stack.
+pub(crate) const ROOT: usize = 0;
+/// "No task" / "no position".
+pub(crate) const NONE: usize = usize::MAX;
+
+/// Resume command: carry on.
+pub(crate) const RESUME: usize = 0;
+/// Resume command to a zombie: its value has been moved out, just return.
+pub(crate) const ZOMBIE_TAKEN: usize = 1;
+/// Resume command to a zombie: drop your value, then return.
+pub(crate) const ZOMBIE_DROP: usize = 2;
+
+/// How many scheduler iterations may pass between clock checks; when a
+/// millisecond has passed since the last poll, the reactor is polled even if
+/// coroutines are ready, so busy coroutines cannot starve I/O and timers.
+const FAIRNESS_TICKS: u32 = 64;
+
+/// A coroutine's (or the root's) control block.
+#[derive(Debug)]
+pub(crate) struct Task {
+    /// The coroutine and its stack; `None` for the root and once returned.
+    pub(crate) co: Option<NonNull<CoSlot>>,
+    /// Set by the coroutine when it first runs.
+    pub(crate) yielder: *const Yld,
+    /// Blocked in [`wait`], not yet triggered.
+    pub(crate) waiting: bool,
+    /// The current wait may be ended by cancellation.
+    pub(crate) cancellable: bool,
+    /// Cancelled: every later cancellable wait fails with ECANCELED.
+    pub(crate) cancelled: bool,
+    /// The user function has returned (or panicked).
+    pub(crate) finished: bool,
+    /// The corosensei coroutine has completed and its stack is recycled.
+    pub(crate) returned: bool,
+    /// No handle refers to the task: it frees itself when it returns.
+    pub(crate) detached: bool,
+    /// Result of the last wait: `>= 0` clause index, `< 0` negated errno.
+    pub(crate) result: i32,
+    /// Position of the task's timer in the heap, or [`NONE`].
+    pub(crate) timer: usize,
+    /// The task waiting for this one to finish, or [`NONE`].
+    pub(crate) joiner: usize,
+    /// Where to write the result for the joiner (`*mut Option<thread::Result<T>>`).
+    pub(crate) out: *mut (),
+    /// A finished coroutine with nobody to take its value keeps it on its own
+    /// stack (`*mut thread::Result<T>`) and stays suspended: a zombie.
+    pub(crate) zombie: *mut (),
+    /// Command to pass when the scheduler loop resumes this task.
+    pub(crate) resume_input: usize,
+    /// Owning bundle id, or [`NONE`].
+    pub(crate) bundle: usize,
+    /// Position in the bundle's member list.
+    pub(crate) bundle_pos: usize,
+}
+
+impl Task {
+    fn new(co: Option<NonNull<CoSlot>>, detached: bool, bundle: usize) -> Task {
+        Task {
+            co,
+            yielder: ptr::null(),
+            waiting: false,
+            cancellable: false,
+            cancelled: false,
+            finished: false,
+            returned: co.is_none(),
+            detached,
+            result: 0,
+            timer: NONE,
+            joiner: NONE,
+            out: ptr::null_mut(),
+            zombie: ptr::null_mut(),
+            resume_input: RESUME,
+            bundle,
+            bundle_pos: NONE,
+        }
+    }
+}
+
+/// Members and waiters of one bundle.
+#[derive(Debug, Default)]
+pub(crate) struct BundleState {
+    pub(crate) members: Vec<usize>,
+    pub(crate) waiters: Vec<usize>,
+}
+
+/// One scheduler per thread.
+#[derive(Debug)]
+pub(crate) struct Sched {
+    pub(crate) tasks: Slab<Task>,
+    pub(crate) ready: VecDeque<usize>,
+    pub(crate) current: usize,
+    pub(crate) timers: TimerHeap,
+    pub(crate) reactor: Reactor,
+    pub(crate) stacks: StackPool,
+    pub(crate) bundles: Slab<BundleState>,
+    ticks: u32,
+    last_poll: i64,
+    _altstack: stack::AltStack,
+}
+
+/// Lets the timer heap record positions in the task table.
+struct TaskPos<'a>(&'a mut Slab<Task>);
+
+impl Positions for TaskPos<'_> {
+    #[inline]
+    fn set_pos(&mut self, owner: usize, pos: usize) {
+        self.0[owner].timer = pos;
+    }
+}
+
+thread_local! {
+    static SCHED: Cell<*mut Sched> = const { Cell::new(ptr::null_mut()) };
+    static OWNER: SchedOwner = const { SchedOwner };
+}
+
+/// Frees the thread's scheduler when the thread exits.
+struct SchedOwner;
+
+impl Drop for SchedOwner {
+    fn drop(&mut self) {
+        let p = SCHED.with(|c| c.replace(ptr::null_mut()));
+        if !p.is_null() {
+            // SAFETY: `p` came from `Box::into_raw` in `init` and the
+            // thread-local no longer refers to it, so this is the only owner.
+            drop(unsafe { Box::from_raw(p) });
+        }
+    }
+}
+
+impl Drop for Sched {
+    fn drop(&mut self) {
+        // Coroutines still alive here belong to leaked handles. Unwinding
+        // them now could run user code during thread teardown, so their
+        // stacks are leaked instead.
+        for (_, t) in self.tasks.iter_mut() {
+            if let Some(slot) = t.co.take() {
+                // SAFETY: the slot is owned by this task and nothing runs.
+                let slot = unsafe { Box::from_raw(slot.as_ptr()) };
+                std::mem::forget(slot);
+            }
+        }
+    }
+}
+
+#[cold]
+fn init() -> *mut Sched {
+    stack::install_overflow_handler();
+    let mut tasks = Slab::with_capacity(64);
+    let root = tasks.insert(Task::new(None, false, NONE));
+    debug_assert_eq!(root, ROOT);
+    let s = Box::new(Sched {
+        tasks,
+        ready: VecDeque::with_capacity(64),
+        current: ROOT,
+        timers: TimerHeap::default(),
+        reactor: Reactor::new(),
+        stacks: StackPool::default(),
+        bundles: Slab::new(),
+        ticks: 0,
+        last_poll: now(),
+        _altstack: stack::AltStack::ensure(),
+    });
+    let p = Box::into_raw(s);
+    SCHED.with(|c| c.set(p));
+    // Registers the destructor. If the thread is already tearing down its
+    // thread-locals this fails and the scheduler is leaked, which is safe.
+    let _ = OWNER.try_with(|_| ());
+    p
+}
+
+/// The calling thread's scheduler, created on first use.
+///
+/// Callers turn it into `&mut Sched` only for short stretches that contain
+/// no coroutine switch, and derive it again after every switch.
+#[inline]
+pub(crate) fn sched() -> *mut Sched {
+    let p = SCHED.with(|c| c.get());
+    if p.is_null() {
+        init()
+    } else {
+        p
+    }
+}
+
+/// Short-lived exclusive access to the scheduler.
+///
+/// # Safety
+/// The caller must not keep the reference across a coroutine switch
+/// ([`wait`], [`switch_out`], [`resume`]) nor hold two of them at once.
+#[inline]
+pub(crate) unsafe fn s<'a>() -> &'a mut Sched {
+    // SAFETY: the pointer is valid for the thread's lifetime and only this
+    // thread touches it; exclusivity is the caller's promise.
+    unsafe { &mut *sched() }
+}
+
+impl Sched {
+    /// Ends `id`'s wait with `res` unless it is not waiting (first trigger
+    /// wins). Returns whether the trigger took effect.
+    #[inline]
+    pub(crate) fn trigger(&mut self, id: usize, res: i32) -> bool {
+        let t = &mut self.tasks[id];
+        if !t.waiting {
+            return false;
+        }
+        t.waiting = false;
+        t.result = res;
+        self.ready.push_back(id);
+        true
+    }
+
+    /// Marks `id` cancelled and ends its current wait if that wait allows it.
+    pub(crate) fn cancel(&mut self, id: usize) {
+        let t = &mut self.tasks[id];
+        if t.finished {
+            return;
+        }
+        t.cancelled = true;
+        if t.waiting && t.cancellable {
+            self.trigger(id, -libc::ECANCELED);
+        }
+    }
+
+    /// Is the current task cancelled?
+    #[inline]
+    pub(crate) fn cancelled(&self) -> bool {
+        self.tasks[self.current].cancelled
+    }
+
+    /// Polls the reactor (blocking until the next timer if `block`) and
+    /// fires expired timers.
+    fn poll(&mut self, block: bool) {
+        let timeout = if block {
+            match self.timers.next_deadline() {
+                None => -1,
+                Some(d) => (d - now()).clamp(0, i32::MAX as i64) as i32,
+            }
+        } else {
+            0
+        };
+        let n = self.reactor.wait(timeout);
+        for i in 0..n {
+            let (fd, readable, writable) = self.reactor.event(i);
+            let (r, w) = self.reactor.waiters(fd);
+            if readable && r != NONE {
+                self.trigger(r, 0);
+            }
+            if writable && w != NONE {
+                self.trigger(w, 0);
+            }
+        }
+        let t = now();
+        while let Some(id) = self.timers.pop_expired(t, &mut TaskPos(&mut self.tasks)) {
+            self.trigger(id, -libc::ETIMEDOUT);
+        }
+        self.last_poll = t;
+    }
+
+    /// Called when a coroutine's function has completed: recycles its stack
+    /// and frees the task if no handle refers to it.
+    fn reap(&mut self, id: usize) {
+        let t = &mut self.tasks[id];
+        t.returned = true;
+        if let Some(slot) = t.co.take() {
+            self.stacks.recycle(slot);
+        }
+        if t.detached {
+            self.tasks.remove(id);
+        }
+    }
+
+    /// Adds task `id` to bundle `b`.
+    pub(crate) fn bundle_add(&mut self, b: usize, id: usize) {
+        let members = &mut self.bundles[b].members;
+        self.tasks[id].bundle_pos = members.len();
+        members.push(id);
+    }
+
+    /// Removes task `id` from its bundle; wakes the bundle's waiters when it
+    /// was the last member.
+    pub(crate) fn bundle_remove(&mut self, id: usize) {
+        let t = &mut self.tasks[id];
+        let (b, pos) = (t.bundle, t.bundle_pos);
+        t.bundle = NONE;
+        t.bundle_pos = NONE;
+        let st = &mut self.bundles[b];
+        st.members.swap_remove(pos);
+        if let Some(&moved) = st.members.get(pos) {
+            self.tasks[moved].bundle_pos = pos;
+        }
+        let st = &mut self.bundles[b];
+        if st.members.is_empty() {
+            let mut waiters = std::mem::take(&mut st.waiters);
+            for &w in &waiters {
+                self.trigger(w, 0);
+            }
+            waiters.clear();
+            self.bundles[b].waiters = waiters;
+        }
+    }
+}
+
+/// Blocks the current task until something triggers it or `deadline`
+/// passes, and returns the trigger's result (`-ETIMEDOUT` on timeout,
+/// `-ECANCELED` on cancellation when `cancellable`).
+///
+/// The caller registers its interest before and withdraws it after.
+pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
+    let cur;
+    {
+        // SAFETY: no switch inside this block.
+        let s = unsafe { s() };
+        cur = s.current;
+        if cancellable && s.tasks[cur].cancelled {
+            return -libc::ECANCELED;
+        }
+        if deadline > 0 {
+            s.timers.push(deadline, cur, &mut TaskPos(&mut s.tasks));
+        }
+        let t = &mut s.tasks[cur];
+        t.waiting = true;
+        t.cancellable = cancellable;
+    }
+    switch_out(cur);
+    // SAFETY: no switch from here on.
+    let s = unsafe { s() };
+    let pos = s.tasks[cur].timer;
+    if pos != timer::NONE {
+        s.timers.remove(pos, &mut TaskPos(&mut s.tasks));
+    }
+    s.tasks[cur].result
+}
+
+/// Gives up the CPU: a coroutine suspends to whoever resumed it; the root
+/// runs the scheduler loop until it is itself taken off the ready queue.
+#[inline]
+pub(crate) fn switch_out(cur: usize) {
+    if cur == ROOT {
+        run_loop();
+    } else {
+        // SAFETY: no switch while the reference lives.
+        let y = unsafe { s() }.tasks[cur].yielder;
+        debug_assert!(!y.is_null());
+        // SAFETY: the yielder lives on this coroutine's own stack for as
+        // long as the coroutine runs, and we are running on that stack.
+        unsafe { (*y).suspend(()) };
+    }
+}
+
+/// The scheduler loop, run on the thread's own stack while the root waits.
+fn run_loop() {
+    loop {
+        let next = {
+            // SAFETY: no switch inside this block.
+            let s = unsafe { s() };
+            s.ticks += 1;
+            if s.ticks >= FAIRNESS_TICKS {
+                s.ticks = 0;
+                if now() > s.last_poll {
+                    s.poll(false);
+                }
+            }
+            match s.ready.pop_front() {
+                Some(id) => {
+                    let input = std::mem::replace(&mut s.tasks[id].resume_input, RESUME);
+                    Some((id, input))
+                }
+                None => {
+                    s.poll(true);
+                    None
+                }
+            }
+        };
+        match next {
+            Some((ROOT, _)) => return,
+            Some((id, input)) => resume(id, input),
+            None => {}
+        }
+    }
+}
+
+/// Runs coroutine `id` until it suspends or returns.
+pub(crate) fn resume(id: usize, input: usize) {
+    let (slot, prev) = {
+        // SAFETY: no switch inside this block.
+        let s = unsafe { s() };
+        let slot = s.tasks[id]
+            .co
+            .expect("resumed a coroutine that has returned");
+        let prev = s.current;
+        s.current = id;
+        (slot, prev)
+    };
+    let guard = stack::enter(slot);
+    // SAFETY: the slot is owned by task `id` and stays put (it is boxed);
+    // nothing else touches its coroutine while it runs, and a running
+    // coroutine is never resumed again (it is neither waiting nor queued).
+    let r = unsafe { (*slot.as_ptr()).resume(input) };
+    stack::leave(guard);
+    // SAFETY: no switch from here on.
+    let s = unsafe { s() };
+    s.current = prev;
+    if let CoroutineResult::Return(()) = r {
+        s.reap(id);
+    }
+}
+
+/// Creates task bookkeeping for a new coroutine running `body` and starts
+/// it (at once, unless the thread is panicking: then it is queued).
+pub(crate) fn spawn(
+    stack_size: usize,
+    bundle: usize,
+    body: impl FnOnce(usize, &Yld) + 'static,
+) -> std::io::Result<usize> {
+    let id = {
+        // SAFETY: no switch inside this block.
+        let s = unsafe { s() };
+        if s.cancelled() {
+            return Err(crate::error::errno(libc::ECANCELED));
+        }
+        let slot = s.stacks.get(stack_size)?;
+        let id = s
+            .tasks
+            .insert(Task::new(Some(slot), bundle != NONE, bundle));
+        if bundle != NONE {
+            s.bundle_add(bundle, id);
+        }
+        // SAFETY: the slot was just taken from the pool and belongs to us.
+        unsafe { (*slot.as_ptr()).start(move |y: &Yld, _: usize| body(id, y)) };
+        if std::thread::panicking() {
+            s.ready.push_back(id);
+            return Ok(id);
+        }
+        id
+    };
+    resume(id, RESUME);
+    Ok(id)
+}
