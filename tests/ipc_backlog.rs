@@ -47,7 +47,11 @@ fn full_backlog_times_out_at_the_deadline() {
     let q = fill_backlog(&p);
     let deadline = now() + 50;
     let mut mem = IpcMem::new();
-    assert_errno(ipc_connect_mem(&p, &mut mem, deadline), libc::ETIMEDOUT, "connect");
+    assert_errno(
+        ipc_connect_mem(&p, &mut mem, deadline),
+        libc::ETIMEDOUT,
+        "connect",
+    );
     let end = now();
     assert!(end >= deadline, "woke {} ms early", deadline - end);
     assert!(end < deadline + 1000, "woke {} ms late", end - deadline);

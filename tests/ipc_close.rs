@@ -16,7 +16,11 @@ fn done_half_closes() {
     let mut buf = [0u8; 10];
     brecv(&mut b, &mut buf, -1).unwrap();
     assert_eq!(&buf, b"last words");
-    assert_errno(brecv(&mut b, &mut buf[..1], -1), libc::EPIPE, "peer after done");
+    assert_errno(
+        brecv(&mut b, &mut buf[..1], -1),
+        libc::EPIPE,
+        "peer after done",
+    );
     // The other direction still works.
     bsend(&mut b, b"reply", -1).unwrap();
     let mut r = [0u8; 5];
@@ -55,7 +59,11 @@ fn close_discards_unread_inbound_data() {
     // Data `a` will never read explicitly: ipc_close drains it.
     bsend(&mut b, &[1u8; 10_000], -1).unwrap();
     let closer = go(move || ipc_close(a, now() + 5000)).unwrap();
-    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 5000), libc::EPIPE, "peer sees EOF");
+    assert_errno(
+        brecv(&mut b, &mut [0u8; 1], now() + 5000),
+        libc::EPIPE,
+        "peer sees EOF",
+    );
     ipc_done(&mut b, -1).unwrap();
     closer.join(-1).unwrap().unwrap();
 }

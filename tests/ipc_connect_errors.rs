@@ -15,14 +15,22 @@ fn missing_file_is_enoent() {
     let p = TempPath::new("enoent");
     assert_errno(ipc_connect(&p, -1), libc::ENOENT, "ipc_connect");
     let mut mem = IpcMem::new();
-    assert_errno(ipc_connect_mem(&p, &mut mem, -1), libc::ENOENT, "ipc_connect_mem");
+    assert_errno(
+        ipc_connect_mem(&p, &mut mem, -1),
+        libc::ENOENT,
+        "ipc_connect_mem",
+    );
 }
 
 #[test]
 fn empty_path_is_enoent() {
     assert_errno(ipc_connect("", -1), libc::ENOENT, "empty path");
     let mut mem = IpcMem::new();
-    assert_errno(ipc_connect_mem("", &mut mem, 0), libc::ENOENT, "empty path, _mem");
+    assert_errno(
+        ipc_connect_mem("", &mut mem, 0),
+        libc::ENOENT,
+        "empty path, _mem",
+    );
 }
 
 #[test]
@@ -38,7 +46,11 @@ fn bad_deadline_is_einval() {
     let _l = ipc_listen(&p, 8).unwrap();
     assert_errno(ipc_connect(&p, -2), libc::EINVAL, "deadline -2");
     let mut mem = IpcMem::new();
-    assert_errno(ipc_connect_mem(&p, &mut mem, i64::MIN), libc::EINVAL, "deadline MIN");
+    assert_errno(
+        ipc_connect_mem(&p, &mut mem, i64::MIN),
+        libc::EINVAL,
+        "deadline MIN",
+    );
 }
 
 #[test]
@@ -101,7 +113,10 @@ fn cancelled_coroutine_gets_ecanceled() {
     let (path, res, l2) = (p.to_path_buf(), results.clone(), l.clone());
     let co = go(move || {
         // Block until cancelled.
-        assert_eq!(msleep(-1).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(
+            msleep(-1).unwrap_err().raw_os_error(),
+            Some(libc::ECANCELED)
+        );
         let mut mem = IpcMem::new();
         let mut m2 = IpcMem::new();
         let mut lm = IpcListenerMem::new();
@@ -134,14 +149,22 @@ fn listen_on_existing_path_is_eaddrinuse() {
     std::fs::remove_file(&p).unwrap();
     std::fs::write(&p, b"x").unwrap();
     let mut mem = IpcListenerMem::new();
-    assert_errno(ipc_listen_mem(&p, &mut mem, 8), libc::EADDRINUSE, "regular file");
+    assert_errno(
+        ipc_listen_mem(&p, &mut mem, 8),
+        libc::EADDRINUSE,
+        "regular file",
+    );
     assert_eq!(std::fs::read(&p).unwrap(), b"x");
 }
 
 #[test]
 fn listen_argument_errors() {
     let p = TempPath::new("listen-args");
-    assert_errno(ipc_listen(p.join("sub/sock"), 8), libc::ENOENT, "missing dir");
+    assert_errno(
+        ipc_listen(p.join("sub/sock"), 8),
+        libc::ENOENT,
+        "missing dir",
+    );
     assert_errno(ipc_listen("", 8), libc::ENOENT, "empty");
     assert_errno(ipc_listen("/tmp/x\0y", 8), libc::EINVAL, "NUL");
     assert_errno(ipc_listen(&p, -1), libc::EINVAL, "negative backlog");
@@ -179,7 +202,9 @@ fn child_eacces(path: &str) -> i32 {
         }
     }
     let mut mem = IpcMem::new();
-    let a = ipc_connect(path, -1).map(drop).map_err(|e| e.raw_os_error());
+    let a = ipc_connect(path, -1)
+        .map(drop)
+        .map_err(|e| e.raw_os_error());
     let b = ipc_connect_mem(path, &mut mem, 0)
         .map(drop)
         .map_err(|e| e.raw_os_error());
@@ -276,12 +301,18 @@ fn no_permission_is_eacces() {
     let p = TempPath::new("eacces-file");
     let _l2 = ipc_listen(&p, 8).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(run_child("child_entry", &format!("eacces:{}", p.display())), CHILD_OK);
+    assert_eq!(
+        run_child("child_entry", &format!("eacces:{}", p.display())),
+        CHILD_OK
+    );
 }
 
 #[test]
 fn descriptor_table_full_is_emfile() {
     let p = TempPath::new("emfile");
     let _l = ipc_listen(&p, 8).unwrap();
-    assert_eq!(run_child("child_entry", &format!("emfile:{}", p.display())), CHILD_OK);
+    assert_eq!(
+        run_child("child_entry", &format!("emfile:{}", p.display())),
+        CHILD_OK
+    );
 }

@@ -138,7 +138,11 @@ fn a_plain_byte_where_a_descriptor_was_expected_is_eproto() {
     bsend(&mut a, b"xy", -1).unwrap();
     assert_errno(ipc_recvfd(&mut b, -1), libc::EPROTO, "data byte");
     // The inbound direction is out of step from now on.
-    assert_errno(brecv(&mut b, &mut [0u8; 1], -1), libc::ECONNRESET, "after EPROTO");
+    assert_errno(
+        brecv(&mut b, &mut [0u8; 1], -1),
+        libc::ECONNRESET,
+        "after EPROTO",
+    );
     bsend(&mut b, b"ok", -1).unwrap();
 }
 
@@ -192,11 +196,19 @@ fn recvfd_errors() {
     ipc_done(&mut c, -1).unwrap();
     assert_errno(ipc_recvfd(&mut d, -1), libc::EPIPE, "EOF");
     assert_errno(ipc_recvfd(&mut d, -3), libc::EPIPE, "EOF stays");
-    assert_errno(ipc_sendfd(&mut c, a.as_fd(), -1), libc::EPIPE, "sendfd after done");
+    assert_errno(
+        ipc_sendfd(&mut c, a.as_fd(), -1),
+        libc::EPIPE,
+        "sendfd after done",
+    );
 
     let (mut e, f) = ipc_pair().unwrap();
     drop(f);
-    assert_errno(ipc_sendfd(&mut e, a.as_fd(), -1), libc::ECONNRESET, "closed peer");
+    assert_errno(
+        ipc_sendfd(&mut e, a.as_fd(), -1),
+        libc::ECONNRESET,
+        "closed peer",
+    );
     assert_errno(ipc_sendfd(&mut a, e.as_fd(), -2), libc::EINVAL, "deadline");
     ipc_sendfd(&mut a, e.as_fd(), 0).unwrap();
 }

@@ -24,7 +24,11 @@ fn adopts_a_blocking_std_stream() {
     peer.join(-1).unwrap().unwrap();
     let (_x, y) = UnixStream::pair().unwrap();
     let mut b = ipc_fromfd(OwnedFd::from(y)).unwrap();
-    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10), libc::ETIMEDOUT, "empty");
+    assert_errno(
+        brecv(&mut b, &mut [0u8; 1], now() + 10),
+        libc::ETIMEDOUT,
+        "empty",
+    );
 }
 
 #[test]
@@ -64,7 +68,12 @@ fn rejects_what_is_not_a_unix_stream() {
     let mut sp = [0; 2];
     // SAFETY: room for two descriptors.
     let r = unsafe {
-        libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, sp.as_mut_ptr())
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            sp.as_mut_ptr(),
+        )
     };
     assert_eq!(r, 0);
     // SAFETY: fresh descriptors from socketpair().

@@ -85,7 +85,11 @@ fn dill_client_python_server() {
     let mut text = String::new();
     File::from(fd).read_to_string(&mut text).unwrap();
     assert_eq!(text, "from a python pipe");
-    assert_errno(brecv(&mut s, &mut buf[..1], now() + 10_000), libc::EPIPE, "EOF");
+    assert_errno(
+        brecv(&mut s, &mut buf[..1], now() + 10_000),
+        libc::EPIPE,
+        "EOF",
+    );
     ipc_close(s, now() + 10_000).unwrap();
     assert!(child.wait().unwrap().success());
 }
@@ -117,7 +121,11 @@ fn python_client_dill_server() {
     r.read_to_string(&mut text).unwrap();
     assert_eq!(text, "hi from python");
 
-    assert_errno(brecv(&mut s, &mut [0u8; 1], now() + 10_000), libc::EPIPE, "EOF");
+    assert_errno(
+        brecv(&mut s, &mut [0u8; 1], now() + 10_000),
+        libc::EPIPE,
+        "EOF",
+    );
     ipc_close(s, now() + 10_000).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());

@@ -45,7 +45,7 @@ fn no_path_leaks_descriptors() {
             ipc_connect_mem(p, &mut mem, 0).unwrap_err();
         }
         ipc_listen(&stale, 1).unwrap_err();
-        ipc_listen(&file.join("x"), 1).unwrap_err();
+        ipc_listen(file.join("x"), 1).unwrap_err();
     });
 
     // Full backlog: timeouts and cancellation while backing off.

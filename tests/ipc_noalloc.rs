@@ -85,7 +85,11 @@ fn main() {
             };
             let mut buf = [0u8; 64];
             loop {
-                let n = if brecv(&mut s, &mut buf, -1).is_ok() { 64 } else { break };
+                let n = if brecv(&mut s, &mut buf, -1).is_ok() {
+                    64
+                } else {
+                    break;
+                };
                 if bsend(&mut s, &buf[..n], -1).is_err() {
                     break;
                 }
@@ -156,7 +160,9 @@ fn main() {
     let mut m = IpcMem::new();
     ipc_accept_mem(&probe, &mut m, 0).unwrap();
     assert_eq!(
-        ipc_accept_mem(&probe, &mut m, 0).map(drop).map_err(|e| e.raw_os_error()),
+        ipc_accept_mem(&probe, &mut m, 0)
+            .map(drop)
+            .map_err(|e| e.raw_os_error()),
         Err(Some(libc::ETIMEDOUT))
     );
     drop(probe);

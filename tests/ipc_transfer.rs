@@ -44,7 +44,13 @@ fn sockets_are_cloexec_and_nonblocking() {
     let c = ipc_connect(&p, -1).unwrap();
     let s = ipc_accept(&l, -1).unwrap();
     let (a, b) = ipc_pair().unwrap();
-    for fd in [l.as_raw_fd(), c.as_raw_fd(), s.as_raw_fd(), a.as_raw_fd(), b.as_raw_fd()] {
+    for fd in [
+        l.as_raw_fd(),
+        c.as_raw_fd(),
+        s.as_raw_fd(),
+        a.as_raw_fd(),
+        b.as_raw_fd(),
+    ] {
         assert!(is_cloexec(fd), "fd {fd} not close-on-exec");
         assert!(is_nonblocking(fd), "fd {fd} blocking");
     }
@@ -83,7 +89,13 @@ fn vectored_transfers_cross_buffer_boundaries() {
     // 300 buffers (more than one syscall window), some empty, 45 kB in all
     // so the sender blocks midway.
     let chunks: Vec<Vec<u8>> = (0..300)
-        .map(|n| if n % 7 == 0 { Vec::new() } else { pattern(n, n as u8) })
+        .map(|n| {
+            if n % 7 == 0 {
+                Vec::new()
+            } else {
+                pattern(n, n as u8)
+            }
+        })
         .collect();
     let expected: Vec<u8> = chunks.concat();
     let total = expected.len();
@@ -113,7 +125,11 @@ fn zero_length_calls_succeed_at_once() {
     bsendl(&mut a, &[IoSlice::new(&[])], 0).unwrap();
     brecvl(&mut b, &mut [IoSliceMut::new(&mut [])], 0).unwrap();
     // Nothing was sent.
-    assert_errno(brecv(&mut b, &mut [0u8; 1], 0), libc::ETIMEDOUT, "empty queue");
+    assert_errno(
+        brecv(&mut b, &mut [0u8; 1], 0),
+        libc::ETIMEDOUT,
+        "empty queue",
+    );
 }
 
 #[test]
@@ -158,7 +174,11 @@ fn sending_to_a_closed_peer_is_econnreset_not_sigpipe() {
     assert_errno(bsend(&mut a, b"x", -1), libc::ECONNRESET, "stays broken");
     let (mut a, b) = ipc_pair().unwrap();
     drop(b);
-    assert_errno(bsendl(&mut a, &[IoSlice::new(b"x")], -1), libc::ECONNRESET, "bsendl");
+    assert_errno(
+        bsendl(&mut a, &[IoSlice::new(b"x")], -1),
+        libc::ECONNRESET,
+        "bsendl",
+    );
     let (mut a, b) = ipc_pair().unwrap();
     drop(b);
     assert_errno(a.write(b"x"), libc::ECONNRESET, "io::Write");
@@ -168,12 +188,20 @@ fn sending_to_a_closed_peer_is_econnreset_not_sigpipe() {
 fn receive_timeout_breaks_only_the_inbound_direction() {
     let (mut a, mut b) = ipc_pair().unwrap();
     let deadline = now() + 30;
-    assert_errno(brecv(&mut a, &mut [0u8; 4], deadline), libc::ETIMEDOUT, "brecv");
+    assert_errno(
+        brecv(&mut a, &mut [0u8; 4], deadline),
+        libc::ETIMEDOUT,
+        "brecv",
+    );
     let t = now();
     assert!(t >= deadline, "woke {} ms early", deadline - t);
     assert!(t < deadline + 1000, "woke {} ms late", t - deadline);
     bsend(&mut b, b"late", -1).unwrap();
-    assert_errno(brecv(&mut a, &mut [0u8; 4], -1), libc::ECONNRESET, "after timeout");
+    assert_errno(
+        brecv(&mut a, &mut [0u8; 4], -1),
+        libc::ECONNRESET,
+        "after timeout",
+    );
     // The other direction is intact.
     bsend(&mut a, b"fine", -1).unwrap();
     let mut buf = [0u8; 4];
@@ -192,7 +220,11 @@ fn send_timeout_breaks_only_the_outbound_direction() {
     assert!(t >= deadline, "woke {} ms early", deadline - t);
     assert!(t < deadline + 1000, "woke {} ms late", t - deadline);
     assert_errno(bsend(&mut a, b"x", -1), libc::ECONNRESET, "after timeout");
-    assert_errno(bsendl(&mut a, &[IoSlice::new(b"x")], -1), libc::ECONNRESET, "bsendl");
+    assert_errno(
+        bsendl(&mut a, &[IoSlice::new(b"x")], -1),
+        libc::ECONNRESET,
+        "bsendl",
+    );
     bsend(&mut b, b"back", -1).unwrap();
     let mut buf = [0u8; 4];
     brecv(&mut a, &mut buf, -1).unwrap();
@@ -220,7 +252,11 @@ fn cancelling_a_blocked_receive_breaks_the_direction() {
     assert_eq!(result.get(), libc::ECANCELED);
     let mut a = shared.borrow_mut().take().unwrap();
     bsend(&mut b, b"x", -1).unwrap();
-    assert_errno(brecv(&mut a, &mut [0u8; 1], -1), libc::ECONNRESET, "after cancel");
+    assert_errno(
+        brecv(&mut a, &mut [0u8; 1], -1),
+        libc::ECONNRESET,
+        "after cancel",
+    );
     bsend(&mut a, b"y", -1).unwrap();
 }
 
@@ -232,7 +268,10 @@ fn cancelled_coroutine_may_finish_nonblocking_transfers() {
     let res = results.clone();
     let co = go(move || {
         let mut a = a;
-        assert_eq!(msleep(-1).unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        assert_eq!(
+            msleep(-1).unwrap_err().raw_os_error(),
+            Some(libc::ECANCELED)
+        );
         let mut r = res.borrow_mut();
         // Room in the send buffer and data in the receive queue: no blocking.
         r.push(bsend(&mut a, b"ok", -1).map_err(|e| e.raw_os_error()));
@@ -275,7 +314,10 @@ fn debug_output_names_the_state() {
     let (mut a, _b) = ipc_pair().unwrap();
     ipc_done(&mut a, -1).unwrap();
     let s = format!("{a:?}");
-    assert!(s.contains("IpcStream") && s.contains("outdone: true"), "{s}");
+    assert!(
+        s.contains("IpcStream") && s.contains("outdone: true"),
+        "{s}"
+    );
     let p = TempPath::new("debug");
     let l = ipc_listen(&p, 1).unwrap();
     assert!(format!("{l:?}").contains("IpcListener"));

@@ -67,16 +67,31 @@ impl ByteStream for IpcStream<'_> {
     }
 }
 
+/// Sends all of `buf` to `s`.
+///
+/// # Errors
+///
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/bsend.md")]
 pub fn bsend<S: ByteStream + ?Sized>(s: &mut S, buf: &[u8], deadline: i64) -> io::Result<()> {
     s.bsend(buf, deadline)
 }
 
+/// Fills `buf` from `s`.
+///
+/// # Errors
+///
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/brecv.md")]
 pub fn brecv<S: ByteStream + ?Sized>(s: &mut S, buf: &mut [u8], deadline: i64) -> io::Result<()> {
     s.brecv(buf, deadline)
 }
 
+/// Sends the contents of every buffer in `bufs` to `s`.
+///
+/// # Errors
+///
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/bsendl.md")]
 pub fn bsendl<S: ByteStream + ?Sized>(
     s: &mut S,
@@ -86,6 +101,11 @@ pub fn bsendl<S: ByteStream + ?Sized>(
     s.bsendl(bufs, deadline)
 }
 
+/// Fills every buffer in `bufs` from `s`.
+///
+/// # Errors
+///
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/brecvl.md")]
 pub fn brecvl<S: ByteStream + ?Sized>(
     s: &mut S,

@@ -34,12 +34,22 @@ fn shutdown_write(s: &mut IpcStream<'_>) -> io::Result<()> {
     }
 }
 
+/// Half-closes `s`: no more data will be sent.
+///
+/// # Errors
+///
+/// `EINVAL`, `ECONNRESET`, `EPIPE`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_done.md")]
 pub fn ipc_done(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<()> {
     check_deadline(deadline)?;
     shutdown_write(s)
 }
 
+/// Closes `s` after an orderly end-of-stream handshake with the peer.
+///
+/// # Errors
+///
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_close.md")]
 pub fn ipc_close(mut s: IpcStream<'_>, deadline: i64) -> io::Result<()> {
     // `s` is dropped, hence closed, on every return path.

@@ -17,6 +17,11 @@ const BACKOFF_MIN_MS: i64 = 1;
 /// Longest back-off delay (ms).
 const BACKOFF_MAX_MS: i64 = 16;
 
+/// Connects to the IPC listener at `addr`, building the stream in `mem`.
+///
+/// # Errors
+///
+/// `EACCES`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EINVAL`, `ELOOP`, `ENAMETOOLONG`, `ENOENT`, `ENOTDIR`, `EMFILE`, `ENFILE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_connect_mem.md")]
 pub fn ipc_connect_mem<'m>(
     addr: impl AsRef<Path>,
@@ -27,6 +32,11 @@ pub fn ipc_connect_mem<'m>(
     Ok(IpcStream::in_mem(mem, fd))
 }
 
+/// Connects to the IPC listener at `addr`.
+///
+/// # Errors
+///
+/// `EACCES`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EINVAL`, `ELOOP`, `ENAMETOOLONG`, `ENOENT`, `ENOTDIR`, `EMFILE`, `ENFILE`, `ENOMEM`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_connect.md")]
 pub fn ipc_connect(addr: impl AsRef<Path>, deadline: i64) -> io::Result<IpcStream<'static>> {
     check_deadline(deadline)?;

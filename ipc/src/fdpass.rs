@@ -36,6 +36,11 @@ impl CmsgBuf {
     }
 }
 
+/// Sends a duplicate of descriptor `fd` over `s`.
+///
+/// # Errors
+///
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `ETOOMANYREFS`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_sendfd.md")]
 pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> io::Result<()> {
     s.check_send(deadline)?;
@@ -78,6 +83,11 @@ pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> i
     }
 }
 
+/// Receives a descriptor sent with `ipc_sendfd` over `s`.
+///
+/// # Errors
+///
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `EPROTO`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_recvfd.md")]
 pub fn ipc_recvfd(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<OwnedFd> {
     s.check_recv(deadline)?;

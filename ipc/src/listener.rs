@@ -134,6 +134,11 @@ fn listen(addr: &Path, backlog: i32) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Listens for IPC connections on the path `addr`, in `mem`.
+///
+/// # Errors
+///
+/// `EACCES`, `EADDRINUSE`, `ECANCELED`, `EINVAL`, `ELOOP`, `ENAMETOOLONG`, `ENOENT`, `ENOTDIR`, `EMFILE`, `ENFILE`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_listen_mem.md")]
 pub fn ipc_listen_mem<'m>(
     addr: impl AsRef<Path>,
@@ -150,6 +155,11 @@ pub fn ipc_listen_mem<'m>(
     })
 }
 
+/// Listens for IPC connections on the path `addr`.
+///
+/// # Errors
+///
+/// `EACCES`, `EADDRINUSE`, `ECANCELED`, `EINVAL`, `ELOOP`, `ENAMETOOLONG`, `ENOENT`, `ENOTDIR`, `EMFILE`, `ENFILE`, `ENOMEM`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_listen.md")]
 pub fn ipc_listen(addr: impl AsRef<Path>, backlog: i32) -> io::Result<IpcListener<'static>> {
     let slot = HeapSlot::new(IpcListenerMem::new())?;
@@ -197,6 +207,11 @@ fn accept(l: &IpcListener<'_>, deadline: i64) -> io::Result<OwnedFd> {
     }
 }
 
+/// Accepts a connection from `l`, building the stream in `mem`.
+///
+/// # Errors
+///
+/// `EBUSY`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`, `ENOBUFS`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_accept_mem.md")]
 pub fn ipc_accept_mem<'m>(
     l: &IpcListener<'_>,
@@ -207,6 +222,11 @@ pub fn ipc_accept_mem<'m>(
     Ok(IpcStream::in_mem(mem, fd))
 }
 
+/// Accepts a connection from `l`.
+///
+/// # Errors
+///
+/// `EBUSY`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`, `ENOMEM`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_accept.md")]
 pub fn ipc_accept(l: &IpcListener<'_>, deadline: i64) -> io::Result<IpcStream<'static>> {
     check_deadline(deadline)?;

@@ -29,6 +29,11 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Creates two connected IPC streams in `a` and `b`.
+///
+/// # Errors
+///
+/// `ECANCELED`, `EMFILE`, `ENFILE`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_pair_mem.md")]
 pub fn ipc_pair_mem<'a, 'b>(
     a: &'a mut IpcMem,
@@ -38,6 +43,11 @@ pub fn ipc_pair_mem<'a, 'b>(
     Ok((IpcStream::in_mem(a, fa), IpcStream::in_mem(b, fb)))
 }
 
+/// Creates two connected IPC streams.
+///
+/// # Errors
+///
+/// `ECANCELED`, `EMFILE`, `ENFILE`, `ENOMEM`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_pair.md")]
 pub fn ipc_pair() -> io::Result<(IpcStream<'static>, IpcStream<'static>)> {
     check_cancelled()?;
@@ -108,6 +118,11 @@ fn adopt(fd: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Turns a connected `AF_UNIX` stream socket into an IPC stream.
+///
+/// # Errors
+///
+/// `ECANCELED`, `EINVAL`, `ENOMEM`, `ENOTSOCK`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_fromfd.md")]
 pub fn ipc_fromfd(fd: OwnedFd) -> io::Result<IpcStream<'static>> {
     check_cancelled()?;
