@@ -1,9 +1,7 @@
-//! # dill
-//!
-//! Structured concurrency with stackful coroutines, in the shape of libdill.
 //! This crate is the facade: it re-exports [`dill_runtime`] (coroutines,
 //! scheduler, deadlines, cancellation, bundles, channels) and [`dill_ipc`]
-//! (AF_UNIX byte streams).
+//! (AF_UNIX byte streams). The project README follows.
+#![doc = include_str!("../README.md")]
 #![deny(
     missing_docs,
     missing_debug_implementations,

@@ -160,8 +160,9 @@ impl Drop for Bundle {
             }
             cur
         };
-        // SAFETY (each deref): no switch while the reference lives.
+        // SAFETY: no switch while the reference lives.
         while !unsafe { s() }.bundles[self.id].members.is_empty() {
+            // SAFETY: as above.
             unsafe { s() }.bundles[self.id].waiters.push(cur);
             wait(-1, false);
             self.withdraw(cur);

@@ -12,6 +12,9 @@ use crate::sched::{self, s, wait, Yld, NONE, ZOMBIE_DROP, ZOMBIE_TAKEN};
 use crate::stack::DEFAULT_STACK_SIZE;
 use crate::time;
 
+/// `!Send`, `!Sync`, and covariant in `T` without owning a `T`.
+type Marker<T> = (*mut (), fn() -> T);
+
 /// Handle to a running coroutine, returned by [`go`].
 ///
 /// Dropping the handle **cancels** the coroutine: every blocking call it is
@@ -35,7 +38,7 @@ use crate::time;
 #[must_use = "dropping a Coroutine cancels it"]
 pub struct Coroutine<T> {
     id: usize,
-    _marker: PhantomData<(*mut (), fn() -> T)>,
+    _marker: PhantomData<Marker<T>>,
 }
 
 impl<T> std::fmt::Debug for Coroutine<T> {
@@ -115,12 +118,41 @@ pub(crate) fn finish<T>(id: usize, y: &Yld, r: thread::Result<T>) {
             s.trigger(j, 0);
             return;
         }
+        if fits_inline::<T>() {
+            // SAFETY: `fits_inline` checked size and alignment; the slot is
+            // empty (`has_value` is false until now).
+            unsafe {
+                ptr::write(
+                    t.value.0.as_mut_ptr() as *mut thread::Result<T>,
+                    ManuallyDrop::take(&mut val),
+                )
+            };
+            t.has_value = true;
+            return;
+        }
         t.zombie = &mut *val as *mut thread::Result<T> as *mut ();
     }
     if y.suspend(()) == ZOMBIE_DROP {
         // SAFETY: the handle did not take the value.
         drop_contained(unsafe { ManuallyDrop::take(&mut val) });
     }
+}
+
+/// Does a coroutine's result fit in its task's inline slot?
+const fn fits_inline<T>() -> bool {
+    std::mem::size_of::<thread::Result<T>>() <= sched::INLINE_VALUE_SIZE
+        && std::mem::align_of::<thread::Result<T>>() <= std::mem::align_of::<sched::InlineValue>()
+}
+
+/// Moves a result out of task `id`'s inline slot, if it holds one.
+fn take_inline<T>(t: &mut sched::Task) -> Option<thread::Result<T>> {
+    if !t.has_value {
+        return None;
+    }
+    t.has_value = false;
+    // SAFETY: `has_value` says the slot holds a `thread::Result<T>` written
+    // by `finish::<T>` for this task (the handle's `T` is the task's `T`).
+    Some(unsafe { ptr::read(t.value.0.as_ptr() as *const thread::Result<T>) })
 }
 
 /// Drops a value, containing a panic from its destructor.
@@ -145,7 +177,7 @@ fn reclaim<T>(id: usize, cancel: bool) -> Option<thread::Result<T>> {
             t.out = &mut out as *mut Option<thread::Result<T>> as *mut ();
         }
     }
-    // SAFETY (each deref): no switch while the reference lives.
+    // SAFETY: no switch while the reference lives.
     while !unsafe { s() }.tasks[id].finished {
         wait(-1, false);
     }
@@ -154,6 +186,9 @@ fn reclaim<T>(id: usize, cancel: bool) -> Option<thread::Result<T>> {
         let t = &mut unsafe { s() }.tasks[id];
         t.joiner = NONE;
         t.out = ptr::null_mut();
+        if let Some(v) = take_inline::<T>(t) {
+            out = Some(v);
+        }
         std::mem::replace(&mut t.zombie, ptr::null_mut())
     };
     if !zombie.is_null() {
@@ -267,8 +302,10 @@ impl<T> Drop for Coroutine<T> {
                 s.cancel(id);
                 let t = &mut s.tasks[id];
                 t.detached = true;
+                let v = take_inline::<T>(t);
                 if t.returned {
                     s.tasks.remove(id);
+                    drop(v);
                 } else if !t.zombie.is_null() {
                     t.resume_input = ZOMBIE_DROP;
                     s.ready.push_back(id);
@@ -286,6 +323,7 @@ impl<T> Drop for Coroutine<T> {
 ///
 /// * `ECANCELED`: the calling coroutine is being cancelled.
 #[doc = include_str!("../../docs/yield_now.md")]
+#[inline(always)]
 pub fn yield_now() -> io::Result<()> {
     let cur = {
         // SAFETY: no switch inside this block.

@@ -78,6 +78,11 @@ pub(crate) struct Task {
     /// A finished coroutine with nobody to take its value keeps it on its own
     /// stack (`*mut thread::Result<T>`) and stays suspended: a zombie.
     pub(crate) zombie: *mut (),
+    /// A finished coroutine's result when it is small enough
+    /// (`thread::Result<T>`, see [`InlineValue`]); valid iff `has_value`.
+    pub(crate) value: InlineValue,
+    /// `value` holds a result.
+    pub(crate) has_value: bool,
     /// Command to pass when the scheduler loop resumes this task.
     pub(crate) resume_input: usize,
     /// Owning bundle id, or [`NONE`].
@@ -102,10 +107,32 @@ impl Task {
             joiner: NONE,
             out: ptr::null_mut(),
             zombie: ptr::null_mut(),
+            value: InlineValue::EMPTY,
+            has_value: false,
             resume_input: RESUME,
             bundle,
             bundle_pos: NONE,
         }
+    }
+}
+
+/// Room for a finished coroutine's result inside its task, so that the
+/// coroutine can return (and its stack be recycled) before anyone joins it.
+/// Results that do not fit make the coroutine wait as a zombie instead.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+pub(crate) struct InlineValue(pub(crate) [std::mem::MaybeUninit<u8>; INLINE_VALUE_SIZE]);
+
+/// Size of [`InlineValue`].
+pub(crate) const INLINE_VALUE_SIZE: usize = 32;
+
+impl InlineValue {
+    const EMPTY: InlineValue = InlineValue([std::mem::MaybeUninit::uninit(); INLINE_VALUE_SIZE]);
+}
+
+impl std::fmt::Debug for InlineValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InlineValue")
     }
 }
 
@@ -338,6 +365,10 @@ impl Sched {
 /// `-ECANCELED` on cancellation when `cancellable`).
 ///
 /// The caller registers its interest before and withdraws it after.
+///
+/// Always inlined, for the reason given at [`switch_out`]: callers on hot
+/// paths (channels) should be inlined into user code as well.
+#[inline(always)]
 pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
     let cur;
     {
@@ -366,7 +397,12 @@ pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
 
 /// Gives up the CPU: a coroutine suspends to whoever resumed it; the root
 /// runs the scheduler loop until it is itself taken off the ready queue.
-#[inline]
+///
+/// Inlined, like [`resume`], so that the code running right after a stack
+/// switch does not `ret` through frames the CPU's return-address predictor
+/// saw on the other stack: that costs a misprediction per frame and used to
+/// multiply the cost of a switch by ten.
+#[inline(always)]
 pub(crate) fn switch_out(cur: usize) {
     if cur == ROOT {
         run_loop();
@@ -413,6 +449,7 @@ fn run_loop() {
 }
 
 /// Runs coroutine `id` until it suspends or returns.
+#[inline(always)]
 pub(crate) fn resume(id: usize, input: usize) {
     let (slot, prev) = {
         // SAFETY: no switch inside this block.

@@ -11,10 +11,27 @@ use crate::error::errno;
 /// clock. Its origin is arbitrary (boot time on Linux), so only differences
 /// and comparisons are meaningful.
 ///
-/// On Linux it reads `CLOCK_MONOTONIC` through the vDSO (no system call).
+/// It reads `CLOCK_MONOTONIC` (through the vDSO, no system call). On x86-64
+/// CPUs with an invariant time-stamp counter each thread keeps the last
+/// reading and reuses it while fewer than 250,000 TSC ticks (at most 0.25 ms
+/// at 1 GHz) have passed, which costs one `rdtsc` (about 9 ns here) instead
+/// of a clock read (about 21 ns). The cached value can only lag the clock by
+/// that much, never lead it, so no deadline fires early.
 #[doc = include_str!("../../docs/now.md")]
 #[inline]
 pub fn now() -> i64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if tsc::usable() {
+            return tsc::now();
+        }
+    }
+    clock_ms()
+}
+
+/// Reads `CLOCK_MONOTONIC` in milliseconds.
+#[inline]
+fn clock_ms() -> i64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -22,7 +39,61 @@ pub fn now() -> i64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC is always
     // available, so the call cannot fail.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
+    // `time_t` and `c_long` are narrower than i64 on some targets.
+    #[allow(clippy::unnecessary_cast)]
+    let ms = ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000;
+    ms
+}
+
+#[cfg(target_arch = "x86_64")]
+mod tsc {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// TSC ticks for which a clock reading is reused.
+    const REUSE_TICKS: u64 = 250_000;
+
+    thread_local! {
+        /// `(tsc, ms)` of the thread's last clock reading.
+        static LAST: Cell<(u64, i64)> = const { Cell::new((0, i64::MIN)) };
+    }
+
+    /// 0: not checked yet, 1: invariant TSC, 2: not usable.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+
+    #[inline]
+    pub(super) fn usable() -> bool {
+        match STATE.load(Ordering::Relaxed) {
+            1 => true,
+            2 => false,
+            _ => check(),
+        }
+    }
+
+    #[cold]
+    fn check() -> bool {
+        // Leaf 0x80000000 reports the highest extended leaf, so 0x80000007
+        // is read only if it exists. Bit 8 of its EDX is "invariant TSC".
+        let max = std::arch::x86_64::__cpuid(0x8000_0000).eax;
+        let ok = max >= 0x8000_0007 && std::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
+        STATE.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+        ok
+    }
+
+    #[inline]
+    pub(super) fn now() -> i64 {
+        // SAFETY: RDTSC has no preconditions on x86-64.
+        let t = unsafe { std::arch::x86_64::_rdtsc() };
+        let (last_t, last_ms) = LAST.with(Cell::get);
+        // A thread moved to a core whose counter is behind makes the
+        // difference wrap to a huge value, which forces a fresh reading.
+        if t.wrapping_sub(last_t) < REUSE_TICKS {
+            return last_ms;
+        }
+        let ms = super::clock_ms().max(last_ms);
+        LAST.with(|c| c.set((t, ms)));
+        ms
+    }
 }
 
 /// Checks that `deadline` is `-1` or non-negative.

@@ -206,7 +206,7 @@ mod tests {
             assert_eq!(p.0[owner], NONE);
             check_positions(&h, &p);
         }
-        assert_eq!(h.len(), n - (n + 2) / 3);
+        assert_eq!(h.len(), n - n.div_ceil(3));
         let mut last = i64::MIN;
         while let Some(o) = h.pop_expired(i64::MAX, &mut p) {
             assert!(o % 3 != 0, "removed timer {o} fired");
