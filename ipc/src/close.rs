@@ -22,6 +22,7 @@ fn shutdown_write(s: &mut IpcStream<'_>) -> io::Result<()> {
     match res {
         Ok(_) => {
             s.set(OUTDONE);
+            s.wake_peer_reader();
             Ok(())
         }
         Err(e) => {

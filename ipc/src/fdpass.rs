@@ -72,6 +72,7 @@ pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> i
         // SAFETY: `msg` points at live `iov`, `byte` and `cbuf`.
         let n = unsafe { libc::sendmsg(s.fd(), &msg, libc::MSG_NOSIGNAL) };
         if n > 0 {
+            s.wake_peer_reader();
             return Ok(());
         }
         let e = if n == 0 {
@@ -109,6 +110,7 @@ pub fn ipc_recvfd(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<OwnedFd> {
         // buffer of the size it claims.
         let n = unsafe { libc::recvmsg(s.fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
         if n > 0 {
+            s.wake_peer_writer();
             break;
         }
         if n == 0 {

@@ -41,13 +41,20 @@ const IOV_WINDOW: usize = 64;
 /// the socket; once the stream is closed the memory can be reused.
 pub struct IpcMem {
     pub(crate) fd: RawFd,
+    /// The other end, when it is known to live on this thread (streams
+    /// from `ipc_pair`), else -1. Used only to wake its waiters directly.
+    pub(crate) peer: RawFd,
     pub(crate) state: u8,
 }
 
 impl IpcMem {
     /// Fresh, unused connection memory.
     pub const fn new() -> IpcMem {
-        IpcMem { fd: -1, state: 0 }
+        IpcMem {
+            fd: -1,
+            peer: -1,
+            state: 0,
+        }
     }
 }
 
@@ -61,6 +68,7 @@ impl fmt::Debug for IpcMem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IpcMem")
             .field("fd", &self.fd)
+            .field("peer", &self.peer)
             .field("state", &format_args!("{:#04x}", self.state))
             .finish()
     }
@@ -105,6 +113,7 @@ impl<'m> IpcStream<'m> {
     /// Builds a stream for the connected socket `fd` in caller memory.
     pub(crate) fn in_mem(mem: &'m mut IpcMem, fd: OwnedFd) -> IpcStream<'m> {
         mem.fd = fd.into_raw_fd();
+        mem.peer = -1;
         mem.state = 0;
         IpcStream {
             mem: NonNull::from(mem),
@@ -132,6 +141,34 @@ impl<'m> IpcStream<'m> {
     #[inline]
     pub(crate) fn fd(&self) -> RawFd {
         self.mem().fd
+    }
+
+    /// Records that the other end of the connection is `peer`, a socket
+    /// owned by a stream of this thread.
+    pub(crate) fn set_peer(&mut self, peer: RawFd) {
+        self.mem_mut().peer = peer;
+    }
+
+    /// We have just made the peer readable (sent data, a descriptor, or
+    /// the end of stream): if it lives on this thread and a coroutine waits
+    /// to read from it, wake that coroutine now rather than after the
+    /// reactor's next poll.
+    #[inline]
+    pub(crate) fn wake_peer_reader(&self) {
+        let peer = self.mem().peer;
+        if peer >= 0 {
+            dill_runtime::fdwake_in(peer);
+        }
+    }
+
+    /// We have just made room in the peer's send path (consumed data): wake
+    /// a coroutine of this thread blocked sending on it.
+    #[inline]
+    pub(crate) fn wake_peer_writer(&self) {
+        let peer = self.mem().peer;
+        if peer >= 0 {
+            dill_runtime::fdwake_out(peer);
+        }
     }
 
     #[inline]
@@ -240,6 +277,7 @@ impl<'m> IpcStream<'m> {
             let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
             if n >= 0 {
                 buf = &buf[n as usize..];
+                self.wake_peer_reader();
             } else {
                 self.send_failed(io::Error::last_os_error(), deadline)?;
             }
@@ -256,6 +294,7 @@ impl<'m> IpcStream<'m> {
             let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n > 0 {
                 buf = &mut buf[n as usize..];
+                self.wake_peer_writer();
             } else if n == 0 {
                 return Err(self.eof());
             } else {
@@ -292,6 +331,7 @@ impl<'m> IpcStream<'m> {
             let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) };
             if n >= 0 {
                 cur.advance(bufs[cur.idx..].iter().map(|b| b.len()), n as usize);
+                self.wake_peer_reader();
             } else {
                 self.send_failed(io::Error::last_os_error(), deadline)?;
             }
@@ -327,6 +367,7 @@ impl<'m> IpcStream<'m> {
             let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
             if n > 0 {
                 cur.advance(bufs[cur.idx..].iter().map(|b| b.len()), n as usize);
+                self.wake_peer_writer();
             } else if n == 0 {
                 return Err(self.eof());
             } else {
@@ -351,6 +392,7 @@ impl<'m> IpcStream<'m> {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
             let n = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             if n > 0 {
+                self.wake_peer_writer();
                 return Ok(n as usize);
             } else if n == 0 {
                 self.set(INDONE);
@@ -377,6 +419,7 @@ impl<'m> IpcStream<'m> {
                 )
             };
             if n >= 0 {
+                self.wake_peer_reader();
                 return Ok(n as usize);
             }
             self.send_failed(io::Error::last_os_error(), -1)?;
@@ -388,6 +431,9 @@ impl<'m> IpcStream<'m> {
         let fd = mem::replace(&mut self.mem_mut().fd, -1);
         if fd >= 0 {
             sys::close_waited(fd);
+            // The peer now sees the end of stream (or a reset).
+            self.wake_peer_reader();
+            self.wake_peer_writer();
         }
     }
 }
@@ -400,6 +446,7 @@ impl IpcStream<'static> {
         // to it.
         let mem = unsafe { ptr.as_mut() };
         mem.fd = fd.into_raw_fd();
+        mem.peer = -1;
         mem.state = 0;
         IpcStream {
             mem: ptr,
