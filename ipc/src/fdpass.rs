@@ -92,6 +92,7 @@ pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> i
 #[doc = include_str!("../../docs/ipc_recvfd.md")]
 pub fn ipc_recvfd(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<OwnedFd> {
     s.check_recv(deadline)?;
+    s.let_peer_answer();
     let mut byte = 0u8;
     let mut iov = libc::iovec {
         iov_base: (&mut byte as *mut u8).cast(),

@@ -26,6 +26,9 @@ pub(crate) const OUTDONE: u8 = 1 << 3;
 pub(crate) const INERR: u8 = 1 << 4;
 /// The outbound direction is broken (`ECONNRESET`).
 pub(crate) const OUTERR: u8 = 1 << 5;
+/// Not an error: we have sent to a peer living on this thread since our
+/// last receive, so its answer (if any) cannot be there before it runs.
+pub(crate) const SENT: u8 = 1 << 6;
 
 /// How many buffers one `sendmsg`/`recvmsg` covers. Longer buffer lists are
 /// walked in windows of this size, kept on the stack.
@@ -154,10 +157,23 @@ impl<'m> IpcStream<'m> {
     /// to read from it, wake that coroutine now rather than after the
     /// reactor's next poll.
     #[inline]
-    pub(crate) fn wake_peer_reader(&self) {
+    pub(crate) fn wake_peer_reader(&mut self) {
         let peer = self.mem().peer;
         if peer >= 0 {
             dill_runtime::fdwake_in(peer);
+            self.set(SENT);
+        }
+    }
+
+    /// Called before receiving. If we have just sent to a peer of this
+    /// thread, its reply cannot have arrived yet: let it run first rather
+    /// than pay for a receive that would only say `EAGAIN`. A cancelled
+    /// coroutine cannot yield; it just goes on to the receive.
+    #[inline]
+    pub(crate) fn let_peer_answer(&mut self) {
+        if self.state() & SENT != 0 {
+            self.clear(SENT);
+            let _ = dill_runtime::yield_now();
         }
     }
 
@@ -288,6 +304,10 @@ impl<'m> IpcStream<'m> {
     /// Fills all of `buf`.
     pub(crate) fn recv_all(&mut self, mut buf: &mut [u8], deadline: i64) -> io::Result<()> {
         self.check_recv(deadline)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        self.let_peer_answer();
         let fd = self.fd();
         while !buf.is_empty() {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
@@ -345,6 +365,9 @@ impl<'m> IpcStream<'m> {
         deadline: i64,
     ) -> io::Result<()> {
         self.check_recv(deadline)?;
+        if bufs.iter().any(|b| !b.is_empty()) {
+            self.let_peer_answer();
+        }
         let fd = self.fd();
         let mut cur = Cursor::default();
         loop {
@@ -388,6 +411,7 @@ impl<'m> IpcStream<'m> {
         if st & RBUSY != 0 {
             return Err(err(libc::EBUSY));
         }
+        self.let_peer_answer();
         loop {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
             let n = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
