@@ -178,12 +178,22 @@ struct SchedOwner;
 
 impl Drop for SchedOwner {
     fn drop(&mut self) {
-        let p = SCHED.with(|c| c.replace(ptr::null_mut()));
-        if !p.is_null() {
-            // SAFETY: `p` came from `Box::into_raw` in `init` and the
-            // thread-local no longer refers to it, so this is the only owner.
-            drop(unsafe { Box::from_raw(p) });
+        let p = SCHED.with(|c| c.get());
+        if p.is_null() {
+            return;
         }
+        // SAFETY: `p` is the live scheduler; nothing runs during this check.
+        if unsafe { &*p }.in_use() {
+            // Handles still exist: leaked, or kept in thread-locals whose
+            // destructors run after this one (they run in reverse order of
+            // registration). Their drops need this scheduler to cancel and
+            // wait, so it stays in place and is leaked with the thread.
+            return;
+        }
+        SCHED.with(|c| c.set(ptr::null_mut()));
+        // SAFETY: `p` came from `Box::into_raw` in `init` and the
+        // thread-local no longer refers to it, so this is the only owner.
+        drop(unsafe { Box::from_raw(p) });
     }
 }
 
@@ -255,6 +265,12 @@ pub(crate) unsafe fn s<'a>() -> &'a mut Sched {
 }
 
 impl Sched {
+    /// Does any handle still refer to this scheduler (a coroutine other
+    /// than the root, or a bundle)?
+    fn in_use(&self) -> bool {
+        self.tasks.len() > 1 || !self.bundles.is_empty()
+    }
+
     /// Ends `id`'s wait with `res` unless it is not waiting (first trigger
     /// wins). Returns whether the trigger took effect.
     #[inline]

@@ -10,6 +10,7 @@
 use std::cell::Cell;
 use std::io;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
 use corosensei::stack::{DefaultStack, Stack};
@@ -68,14 +69,20 @@ impl CoSlot {
     }
 }
 
+/// The system page size, read once: `sysconf` costs about fifty
+/// instructions, which showed up in every `go`.
+#[inline]
 fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let p = PAGE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
+    let p = if p > 0 { p as usize } else { 4096 };
+    PAGE.store(p, Ordering::Relaxed);
+    p
 }
 
 /// Rounds a requested size to what the pool hands out.
