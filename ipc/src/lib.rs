@@ -35,6 +35,12 @@
 //!   never `SIGPIPE`.
 //! * Sockets are created `SOCK_CLOEXEC | SOCK_NONBLOCK`, accepted with
 //!   `accept4`, and received descriptors arrive with `MSG_CMSG_CLOEXEC`.
+//! * The two ends of an [`ipc_pair`] live on one thread (streams are
+//!   `!Send`), so each wakes a coroutine waiting on the other directly
+//!   after a send instead of waiting for the reactor to report it, and a
+//!   receive that follows a send first lets the peer run: a request/reply
+//!   round trip costs the same four system calls as with blocking
+//!   sockets, with no `EAGAIN` and no `epoll_wait`.
 //!
 //! ## Example
 //!
