@@ -150,38 +150,9 @@ fn a_plain_byte_where_a_descriptor_was_expected_is_eproto() {
 fn two_descriptors_in_one_message_is_eproto() {
     let (mut a, mut b) = ipc_pair().unwrap();
     let (_pr, pw) = pipe();
-    send_two_fds(a.as_raw_fd(), pw.as_raw_fd());
+    send_byte_with_fds(a.as_raw_fd(), &[pw.as_raw_fd(), pw.as_raw_fd()]);
     assert_errno(ipc_recvfd(&mut b, -1), libc::EPROTO, "two descriptors");
     bsend(&mut a, b"x", -1).unwrap();
-}
-
-/// Sends one byte carrying two copies of `fd` with a raw sendmsg.
-pub fn send_two_fds(sock: RawFd, fd: RawFd) {
-    // SAFETY: CMSG_SPACE is arithmetic.
-    let space = unsafe { libc::CMSG_SPACE(8) } as usize;
-    let mut cbuf = vec![0u64; space.div_ceil(8)];
-    let mut byte = 0u8;
-    let mut iov = libc::iovec {
-        iov_base: (&mut byte as *mut u8).cast(),
-        iov_len: 1,
-    };
-    // SAFETY: msghdr is plain data.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: the control buffer is aligned and CMSG_SPACE(8) long.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(8) as _;
-        let d = libc::CMSG_DATA(c).cast::<i32>();
-        d.write_unaligned(fd);
-        d.add(1).write_unaligned(fd);
-        assert_eq!(libc::sendmsg(sock, &msg, 0), 1);
-    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod ipc_util;
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::symlink;
 
 use dill::*;
@@ -120,7 +120,7 @@ fn no_path_leaks_descriptors() {
     no_leak("fd passing errors", || {
         let (mut a, mut b) = ipc_pair().unwrap();
         // Two descriptors in one message: both must be closed.
-        send_two(a.as_raw_fd(), b.as_raw_fd());
+        send_byte_with_fds(a.as_raw_fd(), &[b.as_raw_fd(), b.as_raw_fd()]);
         assert_errno(ipc_recvfd(&mut b, -1), libc::EPROTO, "two fds");
         bsend(&mut a, b"z", -1).unwrap();
         let (mut c, mut d) = ipc_pair().unwrap();
@@ -150,35 +150,4 @@ fn no_path_leaks_descriptors() {
         .unwrap();
         drop(co);
     });
-}
-
-/// Sends one byte with two descriptors attached.
-fn send_two(sock: i32, fd: i32) {
-    // SAFETY: dup of an open descriptor.
-    let dup = unsafe { OwnedFd::from_raw_fd(libc::dup(fd)) };
-    // SAFETY: CMSG_SPACE is arithmetic.
-    let space = unsafe { libc::CMSG_SPACE(8) } as usize;
-    let mut cbuf = [0u64; 8];
-    let mut byte = 0u8;
-    let mut iov = libc::iovec {
-        iov_base: (&mut byte as *mut u8).cast(),
-        iov_len: 1,
-    };
-    // SAFETY: msghdr is plain data.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = space as _;
-    // SAFETY: the control buffer is aligned and large enough.
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&msg);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(8) as _;
-        let d = libc::CMSG_DATA(c).cast::<i32>();
-        d.write_unaligned(fd);
-        d.add(1).write_unaligned(dup.as_raw_fd());
-        assert_eq!(libc::sendmsg(sock, &msg, 0), 1);
-    }
 }

@@ -124,3 +124,37 @@ pub const CHILD_OK: i32 = 42;
 pub fn child_exit(code: i32) -> ! {
     std::process::exit(if code == 0 { CHILD_OK } else { code })
 }
+
+/// Sends one zero byte carrying `fds` (SCM_RIGHTS) with a raw `sendmsg`,
+/// to feed a receiver messages the library itself would never send.
+#[allow(dead_code)]
+pub fn send_byte_with_fds(sock: std::os::fd::RawFd, fds: &[std::os::fd::RawFd]) {
+    let bytes = std::mem::size_of_val(fds) as u32;
+    // SAFETY: CMSG_SPACE is arithmetic.
+    let space = unsafe { libc::CMSG_SPACE(bytes) } as usize;
+    let mut cbuf = vec![0u64; space.div_ceil(8)];
+    let mut byte = 0u8;
+    let mut iov = libc::iovec {
+        iov_base: (&mut byte as *mut u8).cast(),
+        iov_len: 1,
+    };
+    // SAFETY: msghdr is plain data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = space as _;
+    // SAFETY: the control buffer is 8-aligned and CMSG_SPACE(bytes) long, so
+    // the first header and its `fds.len()` descriptors fit.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(bytes) as _;
+        let d = libc::CMSG_DATA(c).cast::<i32>();
+        for (i, &fd) in fds.iter().enumerate() {
+            d.add(i).write_unaligned(fd);
+        }
+        assert_eq!(libc::sendmsg(sock, &msg, 0), 1);
+    }
+}
