@@ -44,6 +44,9 @@ pub(crate) fn check_deadline(deadline: i64) -> io::Result<()> {
 
 /// Creates an unbound, unconnected `AF_UNIX` stream socket, non-blocking
 /// and close-on-exec from birth.
+///
+/// The kernel's "no buffer space" (`ENOBUFS`) is reported as `ENOMEM`, the
+/// one out-of-memory errno the IPC man pages document.
 pub(crate) fn stream_socket() -> io::Result<OwnedFd> {
     let fd = syscall!(
         // SAFETY: socket() takes no pointers; any argument values are safe.
@@ -54,7 +57,11 @@ pub(crate) fn stream_socket() -> io::Result<OwnedFd> {
                 0,
             )
         }
-    )?;
+    )
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOBUFS) => err(libc::ENOMEM),
+        _ => e,
+    })?;
     // SAFETY: the kernel has just returned `fd`, a fresh descriptor nobody
     // else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
