@@ -80,6 +80,39 @@ pub fn fdclean(fd: RawFd) {
     }
 }
 
+/// Wakes the coroutine of this thread that waits for `fd` to become
+/// readable (in [`fdin`] or [`fdin_edge`]), if there is one, as if the reactor
+/// had reported the fd readable.
+///
+/// For I/O layers that know they have just made `fd` readable without the
+/// kernel's help being needed to learn it: after writing into the other end
+/// of a socket pair whose both ends live on this thread, waking the reader
+/// directly saves an `epoll_wait` per message. A wake-up that turns out to be
+/// spurious is harmless: [`fdin`] checks readiness again and [`fdin_edge`]
+/// callers retry their call anyway.
+pub fn fdwake_in(fd: RawFd) {
+    wake(fd, Dir::In);
+}
+
+/// Wakes the coroutine of this thread that waits for `fd` to become
+/// writable, if there is one; see [`fdwake_in`].
+pub fn fdwake_out(fd: RawFd) {
+    wake(fd, Dir::Out);
+}
+
+#[inline]
+fn wake(fd: RawFd, dir: Dir) {
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: no switch while the reference lives.
+    let s = unsafe { s() };
+    let w = s.reactor.waiter(fd, dir);
+    if w != NONE {
+        s.trigger(w, 0);
+    }
+}
+
 fn precheck(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
     time::check(deadline)?;
     // SAFETY: no switch while the reference lives.

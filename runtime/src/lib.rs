@@ -48,6 +48,7 @@ mod coroutine;
 mod error;
 mod fd;
 mod reactor;
+mod ring;
 mod sched;
 mod stack;
 mod time;
@@ -59,6 +60,6 @@ pub use choose::{choose, Clause};
 pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };
-pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge};
+pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use time::now;

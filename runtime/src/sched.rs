@@ -16,13 +16,13 @@
 //! libdill does) until the child first blocks.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::ptr::{self, NonNull};
 
 use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
 use crate::reactor::Reactor;
+use crate::ring::Ring;
 use crate::stack::{self, CoSlot, StackPool};
 use crate::time::now;
 use crate::timer::{self, Positions, TimerHeap};
@@ -35,6 +35,11 @@ pub(crate) type Yld = Yielder<usize, ()>;
 pub(crate) const ROOT: usize = 0;
 /// "No task" / "no position".
 pub(crate) const NONE: usize = usize::MAX;
+
+/// Marks a ready-queue entry as "resume this zombie with [`ZOMBIE_DROP`]":
+/// a detached zombie whose value must be dropped on its own stack. Keeping
+/// the command in the queue entry keeps the common path free of it.
+pub(crate) const DROP_TAG: usize = 1 << (usize::BITS - 1);
 
 /// Resume command: carry on.
 pub(crate) const RESUME: usize = 0;
@@ -83,8 +88,6 @@ pub(crate) struct Task {
     pub(crate) value: InlineValue,
     /// `value` holds a result.
     pub(crate) has_value: bool,
-    /// Command to pass when the scheduler loop resumes this task.
-    pub(crate) resume_input: usize,
     /// Owning bundle id, or [`NONE`].
     pub(crate) bundle: usize,
     /// Position in the bundle's member list.
@@ -109,7 +112,6 @@ impl Task {
             zombie: ptr::null_mut(),
             value: InlineValue::EMPTY,
             has_value: false,
-            resume_input: RESUME,
             bundle,
             bundle_pos: NONE,
         }
@@ -147,7 +149,7 @@ pub(crate) struct BundleState {
 #[derive(Debug)]
 pub(crate) struct Sched {
     pub(crate) tasks: Slab<Task>,
-    pub(crate) ready: VecDeque<usize>,
+    pub(crate) ready: Ring,
     pub(crate) current: usize,
     pub(crate) timers: TimerHeap,
     pub(crate) reactor: Reactor,
@@ -178,12 +180,22 @@ struct SchedOwner;
 
 impl Drop for SchedOwner {
     fn drop(&mut self) {
-        let p = SCHED.with(|c| c.replace(ptr::null_mut()));
-        if !p.is_null() {
-            // SAFETY: `p` came from `Box::into_raw` in `init` and the
-            // thread-local no longer refers to it, so this is the only owner.
-            drop(unsafe { Box::from_raw(p) });
+        let p = SCHED.with(|c| c.get());
+        if p.is_null() {
+            return;
         }
+        // SAFETY: `p` is the live scheduler; nothing runs during this check.
+        if unsafe { &*p }.in_use() {
+            // Handles still exist: leaked, or kept in thread-locals whose
+            // destructors run after this one (they run in reverse order of
+            // registration). Their drops need this scheduler to cancel and
+            // wait, so it stays in place and is leaked with the thread.
+            return;
+        }
+        SCHED.with(|c| c.set(ptr::null_mut()));
+        // SAFETY: `p` came from `Box::into_raw` in `init` and the
+        // thread-local no longer refers to it, so this is the only owner.
+        drop(unsafe { Box::from_raw(p) });
     }
 }
 
@@ -210,7 +222,7 @@ fn init() -> *mut Sched {
     debug_assert_eq!(root, ROOT);
     let s = Box::new(Sched {
         tasks,
-        ready: VecDeque::with_capacity(64),
+        ready: Ring::with_capacity(64),
         current: ROOT,
         timers: TimerHeap::default(),
         reactor: Reactor::new(),
@@ -255,6 +267,12 @@ pub(crate) unsafe fn s<'a>() -> &'a mut Sched {
 }
 
 impl Sched {
+    /// Does any handle still refer to this scheduler (a coroutine other
+    /// than the root, or a bundle)?
+    fn in_use(&self) -> bool {
+        self.tasks.len() > 1 || !self.bundles.is_empty()
+    }
+
     /// Ends `id`'s wait with `res` unless it is not waiting (first trigger
     /// wins). Returns whether the trigger took effect.
     #[inline]
@@ -430,10 +448,7 @@ fn run_loop() {
                 }
             }
             match s.ready.pop_front() {
-                Some(id) => {
-                    let input = std::mem::replace(&mut s.tasks[id].resume_input, RESUME);
-                    Some((id, input))
-                }
+                Some(id) => Some(id),
                 None => {
                     s.poll(true);
                     None
@@ -441,8 +456,9 @@ fn run_loop() {
             }
         };
         match next {
-            Some((ROOT, _)) => return,
-            Some((id, input)) => resume(id, input),
+            Some(ROOT) => return,
+            Some(id) if id & DROP_TAG == 0 => resume(id, RESUME),
+            Some(id) => resume(id & !DROP_TAG, ZOMBIE_DROP),
             None => {}
         }
     }

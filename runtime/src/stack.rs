@@ -10,6 +10,7 @@
 use std::cell::Cell;
 use std::io;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 
 use corosensei::stack::{DefaultStack, Stack};
@@ -68,14 +69,20 @@ impl CoSlot {
     }
 }
 
+/// The system page size, read once: `sysconf` costs about fifty
+/// instructions, which showed up in every `go`.
+#[inline]
 fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    let p = PAGE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
+    let p = if p > 0 { p as usize } else { 4096 };
+    PAGE.store(p, Ordering::Relaxed);
+    p
 }
 
 /// Rounds a requested size to what the pool hands out.
@@ -87,24 +94,42 @@ pub(crate) fn normalize(size: usize) -> io::Result<usize> {
     Ok(size.max(MIN_STACK_SIZE).div_ceil(page) * page)
 }
 
-/// Idle stacks, by size.
+/// Idle stacks, by size (the default size has a list of its own).
 #[derive(Debug, Default)]
 pub(crate) struct StackPool {
-    free: Vec<(usize, Vec<NonNull<CoSlot>>)>,
+    default: Vec<NonNull<CoSlot>>,
+    others: Vec<(usize, Vec<NonNull<CoSlot>>)>,
     count: usize,
 }
 
 impl StackPool {
     /// A stack slot of (at least) `size` bytes: from the pool if one is idle,
     /// else freshly mapped.
+    #[inline]
     pub(crate) fn get(&mut self, size: usize) -> io::Result<NonNull<CoSlot>> {
-        let size = normalize(size)?;
-        if let Some((_, list)) = self.free.iter_mut().find(|(s, _)| *s == size) {
-            if let Some(slot) = list.pop() {
-                self.count -= 1;
-                return Ok(slot);
-            }
+        let size = if size == DEFAULT_STACK_SIZE {
+            size
+        } else {
+            normalize(size)?
+        };
+        let list = if size == DEFAULT_STACK_SIZE {
+            Some(&mut self.default)
+        } else {
+            self.others
+                .iter_mut()
+                .find(|(s, _)| *s == size)
+                .map(|(_, l)| l)
+        };
+        if let Some(slot) = list.and_then(Vec::pop) {
+            self.count -= 1;
+            return Ok(slot);
         }
+        self.map(size)
+    }
+
+    /// Maps a fresh stack.
+    #[cold]
+    fn map(&mut self, size: usize) -> io::Result<NonNull<CoSlot>> {
         let stack = DefaultStack::new(size)?;
         let lo = stack.limit().get();
         let slot = Box::new(CoSlot {
@@ -131,16 +156,26 @@ impl StackPool {
         }
         let size = slot_ref.size;
         self.count += 1;
-        match self.free.iter_mut().find(|(s, _)| *s == size) {
+        if size == DEFAULT_STACK_SIZE {
+            self.default.push(slot);
+            return;
+        }
+        match self.others.iter_mut().find(|(s, _)| *s == size) {
             Some((_, list)) => list.push(slot),
-            None => self.free.push((size, vec![slot])),
+            None => self.others.push((size, vec![slot])),
         }
     }
 }
 
 impl Drop for StackPool {
     fn drop(&mut self) {
-        for (_, list) in self.free.drain(..) {
+        let default = std::mem::take(&mut self.default);
+        for list in self
+            .others
+            .drain(..)
+            .map(|(_, l)| l)
+            .chain(std::iter::once(default))
+        {
             for slot in list {
                 // SAFETY: idle slots are owned by the pool alone.
                 drop(unsafe { Box::from_raw(slot.as_ptr()) });
@@ -150,24 +185,22 @@ impl Drop for StackPool {
 }
 
 thread_local! {
-    /// Guard page and size of the stack the thread is running on, if it is
-    /// a coroutine stack: `[guard_lo, guard_hi, size]`, zeros otherwise.
-    /// Read by the fault handler, so it is const-initialised and drop-free.
-    static RUNNING: Cell<[usize; 3]> = const { Cell::new([0; 3]) };
+    /// The slot whose stack the thread is running on, or null on the
+    /// thread's own stack. Read by the fault handler, so it is
+    /// const-initialised and drop-free.
+    static RUNNING: Cell<*const CoSlot> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Records that the thread is about to run on `slot`'s stack; returns what
 /// to restore afterwards.
-#[inline]
-pub(crate) fn enter(slot: NonNull<CoSlot>) -> [usize; 3] {
-    // SAFETY: reading two plain fields of a live slot.
-    let (guard, size) = unsafe { ((*slot.as_ptr()).guard, (*slot.as_ptr()).size) };
-    RUNNING.with(|c| c.replace([guard.0, guard.1, size]))
+#[inline(always)]
+pub(crate) fn enter(slot: NonNull<CoSlot>) -> *const CoSlot {
+    RUNNING.with(|c| c.replace(slot.as_ptr()))
 }
 
 /// Restores the record saved by [`enter`].
-#[inline]
-pub(crate) fn leave(prev: [usize; 3]) {
+#[inline(always)]
+pub(crate) fn leave(prev: *const CoSlot) {
     RUNNING.with(|c| c.set(prev));
 }
 
@@ -220,7 +253,15 @@ fn fmt_usize(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
 extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let [lo, hi, size] = RUNNING.with(|c| c.get());
+    let slot = RUNNING.with(|c| c.get());
+    let (lo, hi, size) = if slot.is_null() {
+        (0, 0, 0)
+    } else {
+        // SAFETY: a non-null RUNNING points to the live slot whose stack the
+        // faulting code runs on (it cannot be freed while it runs); reading
+        // plain fields is async-signal-safe.
+        unsafe { ((*slot).guard.0, (*slot).guard.1, (*slot).size) }
+    };
     if lo != 0 && addr >= lo && addr < hi {
         let mut buf = [0u8; 20];
         write_stderr(b"\ndill: coroutine stack overflow: a coroutine used up its ");

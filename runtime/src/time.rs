@@ -13,7 +13,7 @@ use crate::error::errno;
 ///
 /// It reads `CLOCK_MONOTONIC` (through the vDSO, no system call). On x86-64
 /// CPUs with an invariant time-stamp counter each thread keeps the last
-/// reading and reuses it while fewer than 250,000 TSC ticks (at most 0.25 ms
+/// reading and reuses it while fewer than 25,000 TSC ticks (at most 25 µs
 /// at 1 GHz) have passed, which costs one `rdtsc` (about 9 ns here) instead
 /// of a clock read (about 21 ns). The cached value can only lag the clock by
 /// that much, never lead it, so no deadline fires early.
@@ -51,7 +51,7 @@ mod tsc {
     use std::sync::atomic::{AtomicU8, Ordering};
 
     /// TSC ticks for which a clock reading is reused.
-    const REUSE_TICKS: u64 = 250_000;
+    const REUSE_TICKS: u64 = 25_000;
 
     thread_local! {
         /// `(tsc, ms)` of the thread's last clock reading.
