@@ -571,3 +571,74 @@ impl<T> fmt::Debug for Chan<T> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(q: &Queue) -> Vec<i32> {
+        let mut v = Vec::new();
+        let mut n = q.head;
+        while !n.is_null() {
+            // SAFETY: linked nodes are alive for the whole test.
+            unsafe {
+                v.push((*n).index);
+                n = (*n).next.get();
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn queue_keeps_fifo_order_and_unlinks_anywhere() {
+        let mut nodes: Vec<Node> = (0..4).map(|_| Node::new()).collect();
+        for (i, n) in nodes.iter_mut().enumerate() {
+            n.index = i as i32;
+        }
+        let mut q = Queue::new();
+        for n in &nodes {
+            // SAFETY: the nodes outlive the queue's use and do not move.
+            unsafe { q.push_back(n) };
+        }
+        assert_eq!(order(&q), [0, 1, 2, 3]);
+        assert_eq!(q.len(), 4);
+        // SAFETY: each node is linked into `q` when unlinked.
+        unsafe { q.unlink(&nodes[1]) };
+        assert_eq!(order(&q), [0, 2, 3]);
+        assert!(!nodes[1].is_linked());
+        // SAFETY: as above.
+        unsafe { q.unlink(&nodes[3]) };
+        assert_eq!(order(&q), [0, 2]);
+        // SAFETY: as above.
+        unsafe { q.unlink(&nodes[0]) };
+        assert_eq!(order(&q), [2]);
+        // SAFETY: `nodes[1]` is unlinked again, so it may be pushed.
+        unsafe { q.push_back(&nodes[1]) };
+        assert_eq!(order(&q), [2, 1]);
+        // SAFETY: as above.
+        unsafe {
+            q.unlink(&nodes[2]);
+            q.unlink(&nodes[1]);
+        }
+        assert!(q.head.is_null() && q.tail.is_null());
+    }
+
+    #[test]
+    fn fail_all_empties_the_queue() {
+        // The test thread's root task is not waiting, so triggers are
+        // no-ops; only the unlinking is observed.
+        let mut nodes: Vec<Node> = (0..3).map(|_| Node::new()).collect();
+        let mut q = Queue::new();
+        for n in nodes.iter_mut() {
+            n.task = crate::sched::ROOT;
+        }
+        for n in &nodes {
+            // SAFETY: the nodes outlive the queue's use and do not move.
+            unsafe { q.push_back(n) };
+        }
+        q.fail_all(libc::EPIPE);
+        assert_eq!(q.len(), 0);
+        assert!(nodes.iter().all(|n| !n.is_linked()));
+        assert!(q.pop_waiting().is_null());
+    }
+}
