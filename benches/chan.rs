@@ -2,6 +2,8 @@
 //!
 //! * `corosensei/resume_suspend`: one raw resume + suspend round trip, the
 //!   least a coroutine hand-off can cost.
+//! * `sched/yield_round_trip`: main and a coroutine yielding to each other
+//!   through the scheduler: the runtime's floor for one round trip.
 //! * `chan/ping_pong`: main sends a value to an echoing coroutine and
 //!   receives it back; one iteration is two messages and two hand-offs.
 //! * `chan/one_way`: main sends, a coroutine receives; one message per

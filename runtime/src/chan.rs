@@ -127,17 +127,20 @@ impl Queue {
         }
     }
 
-    /// Unlinks and returns the first node whose task still waits, or null.
-    /// Nodes of tasks already triggered are skipped (their owners withdraw
-    /// them when they run).
+    /// Ends the wait of the first node's task that still waits (reporting
+    /// that node's clause index), unlinks that node and returns it; null if
+    /// nobody waits. Nodes of tasks already triggered are skipped (their
+    /// owners withdraw them when they run). The caller completes the
+    /// rendezvous (moves the value) before anything else runs.
     #[inline]
-    fn pop_waiting(&mut self) -> *const Node {
+    fn pop_and_trigger(&mut self) -> *const Node {
+        // SAFETY: no switch while the reference lives.
+        let s = unsafe { s() };
         let mut n = self.head;
         while !n.is_null() {
-            // SAFETY: linked nodes are valid; no switch while the scheduler
-            // reference lives.
-            let waiting = unsafe { s() }.tasks[unsafe { (*n).task }].waiting;
-            if waiting {
+            // SAFETY: linked nodes are valid.
+            let (task, index) = unsafe { ((*n).task, (*n).index) };
+            if s.trigger(task, index) {
                 // SAFETY: `n` is linked into this queue.
                 unsafe { self.unlink(n) };
                 return n;
@@ -292,53 +295,48 @@ pub(crate) unsafe fn attempt<T>(core: &Core, end: usize, send: bool, slot: *mut 
         if d.done || d.closed {
             return -libc::EPIPE;
         }
-        let peer = d.receivers.pop_waiting();
+        let peer = d.receivers.pop_and_trigger();
         if peer.is_null() {
             return BLOCK;
         }
         // SAFETY: `peer` was linked, so it and its slot (an empty
-        // `Option<T>` on the partner's suspended stack) are valid; `slot` is
-        // ours. Moving the value runs no user code.
-        unsafe {
-            let peer = &*peer;
-            ptr::write(peer.slot as *mut Option<T>, (*slot).take());
-            s().trigger(peer.task, peer.index);
-        }
+        // `Option<T>` on the partner's suspended stack, which does not run
+        // before we return) are valid; `slot` is ours. Moving the value
+        // runs no user code.
+        unsafe { ptr::write((*peer).slot as *mut Option<T>, (*slot).take()) };
         0
     } else {
         // SAFETY: no other reference into the core is alive.
         let d = unsafe { core.dir(end ^ 1) };
-        let peer = d.senders.pop_waiting();
+        let peer = d.senders.pop_and_trigger();
         if peer.is_null() {
             return if d.done { -libc::EPIPE } else { BLOCK };
         }
         // SAFETY: as above, with the roles swapped: the partner's slot
         // holds the value, ours is empty.
-        unsafe {
-            let peer = &*peer;
-            ptr::write(slot, (*(peer.slot as *mut Option<T>)).take());
-            s().trigger(peer.task, peer.index);
-        }
+        unsafe { ptr::write(slot, (*((*peer).slot as *mut Option<T>)).take()) };
         0
     }
 }
 
 /// Fails with ECANCELED or ETIMEDOUT when an operation that found nobody to
 /// pair with may not block; otherwise returns the current task.
+///
+/// With a deadline still ahead, cancellation is left to [`wait`], which
+/// fails at once in a cancelled task.
 #[inline]
 pub(crate) fn may_block(deadline: i64) -> io::Result<usize> {
-    let cur = {
-        // SAFETY: no switch while the reference lives.
-        let s = unsafe { s() };
-        if s.cancelled() {
-            return Err(errno(libc::ECANCELED));
-        }
-        s.current
-    };
-    if deadline != -1 && time::expired(deadline) {
-        return Err(errno(libc::ETIMEDOUT));
+    // SAFETY: no switch while the reference lives.
+    let s = unsafe { s() };
+    if time::expired(deadline) {
+        let code = if s.cancelled() {
+            libc::ECANCELED
+        } else {
+            libc::ETIMEDOUT
+        };
+        return Err(errno(code));
     }
-    Ok(cur)
+    Ok(s.current)
 }
 
 /// Creates an unbuffered channel and returns its two ends.
@@ -420,7 +418,7 @@ impl<T> Chan<T> {
     /// * `ECANCELED`: the calling coroutine is being cancelled and no
     ///   receiver was waiting.
     #[doc = include_str!("../../docs/chsend.md")]
-    #[inline]
+    #[inline(always)]
     pub fn send(&self, val: T, deadline: i64) -> io::Result<()> {
         self.send_or_return(val, deadline).map_err(|(e, _)| e)
     }
@@ -438,6 +436,7 @@ impl<T> Chan<T> {
     /// assert_eq!(e.raw_os_error(), Some(libc::ETIMEDOUT));
     /// assert_eq!(s, "kept");
     /// ```
+    #[inline(always)]
     pub fn send_or_return(&self, val: T, deadline: i64) -> Result<(), (io::Error, T)> {
         let mut slot = Some(val);
         match self.op(true, &mut slot, deadline) {
@@ -457,7 +456,7 @@ impl<T> Chan<T> {
     /// * `ECANCELED`: the calling coroutine is being cancelled and no
     ///   sender was waiting.
     #[doc = include_str!("../../docs/chrecv.md")]
-    #[inline]
+    #[inline(always)]
     pub fn recv(&self, deadline: i64) -> io::Result<T> {
         let mut slot = None;
         self.op(false, &mut slot, deadline)?;
@@ -492,7 +491,11 @@ impl<T> Chan<T> {
     }
 
     /// One send (`slot` full) or receive (`slot` empty), blocking if needed.
-    #[inline]
+    ///
+    /// Always inlined into the caller, like the scheduler's `wait`: code
+    /// that runs right after a stack switch should not return through
+    /// frames the CPU's return predictor has not seen (see `switch_out`).
+    #[inline(always)]
     fn op(&self, send: bool, slot: &mut Option<T>, deadline: i64) -> io::Result<()> {
         time::check(deadline)?;
         let slot: *mut Option<T> = slot;
@@ -639,6 +642,6 @@ mod tests {
         q.fail_all(libc::EPIPE);
         assert_eq!(q.len(), 0);
         assert!(nodes.iter().all(|n| !n.is_linked()));
-        assert!(q.pop_waiting().is_null());
+        assert!(q.pop_and_trigger().is_null());
     }
 }

@@ -116,6 +116,7 @@ impl fmt::Debug for Clause<'_> {
 /// * `ECANCELED`: the calling coroutine is being cancelled and no clause
 ///   could complete at once.
 #[doc = include_str!("../../docs/choose.md")]
+#[inline(always)]
 pub fn choose(clauses: &mut [Clause<'_>], deadline: i64) -> io::Result<usize> {
     time::check(deadline)?;
     if clauses.len() > i32::MAX as usize || clauses.iter().any(|c| c.empty) {
