@@ -43,6 +43,29 @@ fn switch(c: &mut Criterion) {
             elapsed.mul_f64(iters as f64 / (2 * half) as f64)
         })
     });
+    g.bench_function("tokio_yield_now", |b| {
+        let rt = tokio_rt();
+        b.iter_custom(|iters| {
+            let half = iters.div_ceil(2);
+            let elapsed = rt.block_on(async move {
+                let start = Instant::now();
+                let ping = tokio::spawn(async move {
+                    for _ in 0..half {
+                        tokio::task::yield_now().await;
+                    }
+                });
+                let pong = tokio::spawn(async move {
+                    for _ in 0..half {
+                        tokio::task::yield_now().await;
+                    }
+                });
+                ping.await.unwrap();
+                pong.await.unwrap();
+                start.elapsed()
+            });
+            elapsed.mul_f64(iters as f64 / (2 * half) as f64)
+        })
+    });
     g.bench_function("corosensei_resume_suspend", |b| {
         let mut co: Coroutine<(), (), (), DefaultStack> = Coroutine::new(|y, ()| loop {
             y.suspend(());
@@ -66,6 +89,18 @@ fn spawn_join(c: &mut Criterion) {
                 .join(-1)
                 .unwrap()
         });
+    });
+    g.bench_function("tokio_spawn_await", |b| {
+        let rt = tokio_rt();
+        b.iter_custom(|iters| {
+            rt.block_on(async move {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    tokio::spawn(async { black_box(()) }).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
     });
     g.bench_function("corosensei_create_run", |b| {
         let mut stack = Some(DefaultStack::new(256 * 1024).unwrap());
@@ -136,6 +171,14 @@ fn timers(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// A single-threaded tokio runtime: the same work on one thread, as dill.
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn config() -> Criterion {
