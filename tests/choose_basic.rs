@@ -318,3 +318,62 @@ fn clause_debug() {
     assert!(c.is_send());
     assert!(format!("{c:?}").contains("send"));
 }
+
+#[test]
+fn plain_receivers_and_choosers_share_one_fifo() {
+    let (a, b) = chmake::<u32>().unwrap();
+    let (_c, d) = chmake::<u32>().unwrap();
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let (b1, o1) = (b.clone(), order.clone());
+    let h1 = go(move || {
+        let v = b1.recv(-1).unwrap();
+        o1.borrow_mut().push(("plain", v));
+    })
+    .unwrap();
+    let (b2, o2) = (b.clone(), order.clone());
+    let h2 = go(move || {
+        let mut x = None;
+        let mut y = None;
+        let i = choose(
+            &mut [Clause::recv(&d, &mut y), Clause::recv(&b2, &mut x)],
+            -1,
+        )
+        .unwrap();
+        assert_eq!(i, 1);
+        o2.borrow_mut().push(("choose", x.unwrap()));
+    })
+    .unwrap();
+    let o3 = order.clone();
+    let h3 = go(move || {
+        let v = b.recv(-1).unwrap();
+        o3.borrow_mut().push(("plain", v));
+    })
+    .unwrap();
+    for v in 1..=3 {
+        a.send(v, -1).unwrap();
+    }
+    h1.join(-1).unwrap();
+    h2.join(-1).unwrap();
+    h3.join(-1).unwrap();
+    assert_eq!(*order.borrow(), [("plain", 1), ("choose", 2), ("plain", 3)]);
+}
+
+#[test]
+fn a_timed_out_chooser_is_skipped() {
+    let (a, b) = chmake::<u32>().unwrap();
+    let b1 = b.clone();
+    let early = go(move || {
+        let mut x = None;
+        let mut x2 = None;
+        choose(
+            &mut [Clause::recv(&b1, &mut x), Clause::recv(&b1, &mut x2)],
+            now() + 10,
+        )
+        .map_err(|e| e.raw_os_error())
+    })
+    .unwrap();
+    let late = go(move || b.recv(-1).unwrap()).unwrap();
+    assert_eq!(early.join(-1).unwrap(), Err(Some(libc::ETIMEDOUT)));
+    a.send(6, -1).unwrap();
+    assert_eq!(late.join(-1).unwrap(), 6);
+}
