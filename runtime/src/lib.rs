@@ -14,6 +14,10 @@
 //!   in the past behaves like `0`, and other negative values are `EINVAL`.
 //! * In a cancelled coroutine every blocking call fails at once with
 //!   `ECANCELED`, and so do calls that create handles.
+//! * [`chmake`] makes an unbuffered rendezvous channel with two typed ends;
+//!   [`choose`] waits on several send and receive [`Clause`]s at once, over
+//!   channels of different element types, without allocating.
+//! * [`bundle`] owns a set of coroutines and cancels them together.
 //! * The thread's own stack is a coroutine too: a blocking call made from
 //!   `main` runs the other coroutines until it can return.
 //!
