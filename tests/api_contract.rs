@@ -3,6 +3,9 @@
 //! before it breaks a user. The assertions check the behaviour the contract
 //! attaches to the names (sizes, constness, traits).
 
+// Spelling the signatures out in full is the point of this file.
+#![allow(clippy::type_complexity)]
+
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
