@@ -88,8 +88,11 @@ fn fd_wakeup_from_another_thread_reaches_a_busy_scheduler() {
     let (r, w) = pipe();
     let t = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(10));
+        // Stamp before writing: the reader cannot wake before the write, so
+        // its stamp is never earlier, however late this thread runs again.
+        let wrote = now();
         util::write(&w, b"x").unwrap();
-        now()
+        wrote
     });
     let rfd = r.as_raw_fd();
     let reader = go(move || {
