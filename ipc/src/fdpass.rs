@@ -109,7 +109,7 @@ pub fn ipc_recvfd(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<OwnedFd> {
         msg.msg_flags = 0;
         // SAFETY: `msg` points at a live one-byte buffer and a live control
         // buffer of the size it claims.
-        let n = unsafe { libc::recvmsg(s.fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        let n = unsafe { libc::recvmsg(s.fd(), &mut msg, crate::sys::RECV_CLOEXEC) };
         if n > 0 {
             s.wake_peer_writer();
             break;
@@ -134,7 +134,10 @@ pub fn ipc_recvfd(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<OwnedFd> {
     });
     let truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
     match first {
-        Some(fd) if !truncated && !extra => Ok(fd),
+        Some(fd) if !truncated && !extra => {
+            crate::sys::finish_received_fd(fd.as_raw_fd())?;
+            Ok(fd)
+        }
         _ => {
             // A data byte where a descriptor was expected, or a message we
             // did not produce: the stream is out of step.

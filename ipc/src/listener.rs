@@ -181,21 +181,13 @@ fn accept(l: &IpcListener<'_>, deadline: i64) -> io::Result<OwnedFd> {
     check_cancelled()?;
     let lfd = l.fd();
     loop {
-        let res = syscall!(
-            // SAFETY: null address pointers are allowed: we do not want the
-            // peer's address.
-            unsafe {
-                libc::accept4(
-                    lfd,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                )
+        match accept_raw(lfd) {
+            Ok(fd) => {
+                // SAFETY: accept has just returned a new descriptor we own.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                sys::finish_socket(&fd)?;
+                return Ok(fd);
             }
-        );
-        match res {
-            // SAFETY: accept4 has just returned a new descriptor we own.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
             Err(e) => match e.raw_os_error() {
                 Some(libc::EAGAIN) => fdin_edge(lfd, deadline)?,
                 // The connection died in the queue, or a signal arrived:
@@ -234,4 +226,32 @@ pub fn ipc_accept(l: &IpcListener<'_>, deadline: i64) -> io::Result<IpcStream<'s
     let slot = HeapSlot::new(IpcMem::new())?;
     let fd = accept(l, deadline)?;
     Ok(IpcStream::in_slot(slot, fd))
+}
+
+/// One `accept4` with close-on-exec and non-blocking set in the same call.
+#[cfg(not(target_vendor = "apple"))]
+fn accept_raw(lfd: RawFd) -> io::Result<RawFd> {
+    syscall!(
+        // SAFETY: null address pointers are allowed: we do not want the
+        // peer's address.
+        unsafe {
+            libc::accept4(
+                lfd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                sys::SOCK_FLAGS,
+            )
+        }
+    )
+}
+
+/// Apple systems have no `accept4`: a plain `accept`, completed by
+/// [`sys::finish_socket`].
+#[cfg(target_vendor = "apple")]
+fn accept_raw(lfd: RawFd) -> io::Result<RawFd> {
+    syscall!(
+        // SAFETY: null address pointers are allowed: we do not want the
+        // peer's address.
+        unsafe { libc::accept(lfd, std::ptr::null_mut(), std::ptr::null_mut()) }
+    )
 }

@@ -19,14 +19,17 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
         unsafe {
             libc::socketpair(
                 libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                libc::SOCK_STREAM | crate::sys::SOCK_FLAGS,
                 0,
                 fds.as_mut_ptr(),
             )
         }
     )?;
     // SAFETY: socketpair succeeded, so both are fresh descriptors we own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    crate::sys::finish_socket(&a)?;
+    crate::sys::finish_socket(&b)?;
+    Ok((a, b))
 }
 
 /// Creates two connected IPC streams in `a` and `b`.

@@ -50,13 +50,7 @@ pub(crate) fn check_deadline(deadline: i64) -> io::Result<()> {
 pub(crate) fn stream_socket() -> io::Result<OwnedFd> {
     let fd = syscall!(
         // SAFETY: socket() takes no pointers; any argument values are safe.
-        unsafe {
-            libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        }
+        unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | SOCK_FLAGS, 0) }
     )
     .map_err(|e| match e.raw_os_error() {
         Some(libc::ENOBUFS) => err(libc::ENOMEM),
@@ -64,7 +58,73 @@ pub(crate) fn stream_socket() -> io::Result<OwnedFd> {
     })?;
     // SAFETY: the kernel has just returned `fd`, a fresh descriptor nobody
     // else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    finish_socket(&fd)?;
+    Ok(fd)
+}
+
+/// Flags that make a new socket close-on-exec and non-blocking in the call
+/// that creates it (`socket`, `socketpair`, `accept4`).
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const SOCK_FLAGS: libc::c_int = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+/// Apple systems have no such flags: [`finish_socket`] sets them instead.
+#[cfg(target_vendor = "apple")]
+pub(crate) const SOCK_FLAGS: libc::c_int = 0;
+
+/// Flag for `recvmsg` making received descriptors close-on-exec.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) const RECV_CLOEXEC: libc::c_int = libc::MSG_CMSG_CLOEXEC;
+/// Apple systems have no such flag: [`finish_received_fd`] sets it instead.
+#[cfg(target_vendor = "apple")]
+pub(crate) const RECV_CLOEXEC: libc::c_int = 0;
+
+/// Completes a socket created with [`SOCK_FLAGS`]: nothing to do where the
+/// flags exist; on Apple systems sets close-on-exec, non-blocking and
+/// `SO_NOSIGPIPE` (three more system calls, the price of the platform).
+#[inline]
+pub(crate) fn finish_socket(fd: &OwnedFd) -> io::Result<()> {
+    #[cfg(target_vendor = "apple")]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = fd.as_raw_fd();
+        finish_received_fd(fd)?;
+        // SAFETY: fcntl on our own descriptor.
+        syscall!(unsafe {
+            libc::fcntl(
+                fd,
+                libc::F_SETFL,
+                libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
+            )
+        })?;
+        let on: libc::c_int = 1;
+        syscall!(
+            // SAFETY: `on` is a valid c_int for the option's length.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_NOSIGPIPE,
+                    (&on as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            }
+        )?;
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    let _ = fd;
+    Ok(())
+}
+
+/// Completes a descriptor received with [`RECV_CLOEXEC`]: nothing to do
+/// where the flag exists; on Apple systems sets close-on-exec.
+#[inline]
+pub(crate) fn finish_received_fd(fd: RawFd) -> io::Result<()> {
+    #[cfg(target_vendor = "apple")]
+    // SAFETY: fcntl on a descriptor we own.
+    syscall!(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    #[cfg(not(target_vendor = "apple"))]
+    let _ = fd;
+    Ok(())
 }
 
 /// Closes a descriptor that may have been waited on by the runtime: it is

@@ -1,5 +1,7 @@
 //! The reactor: which task waits on which fd, in which direction, over an OS
-//! readiness backend chosen by `cfg` (epoll on Linux).
+//! readiness backend chosen by `cfg`: epoll on Linux (`epoll.rs`), kqueue
+//! on macOS and the BSDs (`kqueue.rs`). A backend is a `Poller` with `new`,
+//! `add` (both directions, edge-triggered), `delete`, `wait` and `event`.
 //!
 //! An fd is registered with the backend the first time a task has to wait on
 //! it, for both directions at once and edge-triggered, and stays registered
@@ -19,8 +21,24 @@ mod epoll;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 use epoll::Poller;
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-compile_error!("dill-runtime has an epoll backend only so far; a kqueue backend is planned");
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+mod kqueue;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+use kqueue::Poller;
 
 /// Direction of a wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
