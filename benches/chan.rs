@@ -6,6 +6,8 @@
 //!   through the scheduler: the runtime's floor for one round trip.
 //! * `chan/ping_pong`: main sends a value to an echoing coroutine and
 //!   receives it back; one iteration is two messages and two hand-offs.
+//! * `chan/tokio_ping_pong`: the same over tokio's bounded mpsc channels on a
+//!   current-thread runtime, measured in the same run.
 //! * `chan/one_way`: main sends, a coroutine receives; one message per
 //!   iteration.
 //! * `choose/ping_pong`: as `chan/ping_pong`, with the echoing coroutine
@@ -75,6 +77,38 @@ fn chan(c: &mut Criterion) {
     });
     drop(a);
     echo.join(-1).unwrap();
+
+    // The same ping-pong in tokio, on one thread: two bounded mpsc channels
+    // of capacity 1 (tokio has no rendezvous channel) between the benchmark
+    // task and an echoing task.
+    g.bench_function("tokio_ping_pong", |bn| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        bn.iter_custom(|iters| {
+            rt.block_on(async move {
+                let (to_echo, mut echo_in) = tokio::sync::mpsc::channel::<u64>(1);
+                let (echo_out, mut back) = tokio::sync::mpsc::channel::<u64>(1);
+                let echo = tokio::spawn(async move {
+                    while let Some(v) = echo_in.recv().await {
+                        if echo_out.send(v + 1).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let start = std::time::Instant::now();
+                let mut v = 0u64;
+                for _ in 0..iters {
+                    to_echo.send(black_box(v)).await.unwrap();
+                    v = back.recv().await.unwrap();
+                }
+                let elapsed = start.elapsed();
+                drop(to_echo);
+                echo.await.unwrap();
+                elapsed
+            })
+        })
+    });
 
     let (a, b) = chmake::<u64>().unwrap();
     let sink = go(move || {
