@@ -10,6 +10,12 @@
 //! system call after its first wait.
 //!
 //! Invariant: an fd is removed from the reactor before it is closed.
+//!
+//! The backend's own descriptor (the epoll fd) exists only while at least
+//! one fd is registered: it is created by the first registration and closed
+//! when `fdclean` removes the last one. A program that has closed all its
+//! dill descriptors therefore holds no descriptor of the reactor's either,
+//! and counting `/proc/self/fd` before and after shows no difference.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -65,6 +71,8 @@ const EMPTY: FdSlot = FdSlot {
 pub(crate) struct Reactor {
     poller: Option<Poller>,
     fds: Vec<FdSlot>,
+    /// How many fds are registered with the backend.
+    registered: usize,
 }
 
 impl Reactor {
@@ -72,6 +80,7 @@ impl Reactor {
         Reactor {
             poller: None,
             fds: Vec::new(),
+            registered: 0,
         }
     }
 
@@ -103,8 +112,14 @@ impl Reactor {
             if self.poller.is_none() {
                 self.poller = Some(Poller::new()?);
             }
-            self.poller.as_ref().expect("poller").add(fd)?;
+            if let Err(e) = self.poller.as_ref().expect("poller").add(fd) {
+                if self.registered == 0 {
+                    self.poller = None;
+                }
+                return Err(e);
+            }
             self.fds[i].registered = true;
+            self.registered += 1;
         }
         self.fds[i].waiter[dir as usize] = task;
         Ok(())
@@ -127,12 +142,17 @@ impl Reactor {
             return [NONE, NONE];
         };
         let waiters = s.waiter;
-        if s.registered {
-            if let Some(p) = &self.poller {
+        let was_registered = s.registered;
+        *s = EMPTY;
+        if was_registered {
+            self.registered -= 1;
+            if self.registered == 0 {
+                // Closing the backend drops every registration with it.
+                self.poller = None;
+            } else if let Some(p) = &self.poller {
                 p.delete(fd);
             }
         }
-        *s = EMPTY;
         waiters
     }
 
