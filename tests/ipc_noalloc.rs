@@ -5,46 +5,16 @@
 //! Runs without the test harness (one thread, nothing else allocating)
 //! under a counting global allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+mod alloc_counter;
+
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dill::*;
 
-struct Counting;
-
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-/// When non-zero, the allocation that brings it to zero fails.
-static FAIL_IN: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator; only counts and, on request,
-// reports failure with a null pointer, which GlobalAlloc allows.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        if FAIL_IN.load(Ordering::Relaxed) != 0 && FAIL_IN.fetch_sub(1, Ordering::Relaxed) == 1 {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
+use alloc_counter::{allocs, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocs() -> usize {
-    ALLOCS.load(Ordering::Relaxed)
-}
 
 /// One client round trip through the echo server: connect, send, receive
 /// (blocking until the server coroutine answers), close.
@@ -138,20 +108,20 @@ fn main() {
             Err(Some(libc::ENOMEM)),
             "{name} (allocation #{nth} failing)"
         );
-        FAIL_IN.store(0, Ordering::Relaxed);
+        alloc_counter::fail_in(0);
     };
-    FAIL_IN.store(1, Ordering::Relaxed);
+    alloc_counter::fail_in(1);
     enomem("ipc_connect", 1, ipc_connect(&other, -1).map(drop));
-    FAIL_IN.store(1, Ordering::Relaxed);
+    alloc_counter::fail_in(1);
     enomem("ipc_pair", 1, ipc_pair().map(drop));
-    FAIL_IN.store(2, Ordering::Relaxed);
+    alloc_counter::fail_in(2);
     enomem("ipc_pair", 2, ipc_pair().map(drop));
     let third = path.with_extension("l3");
-    FAIL_IN.store(1, Ordering::Relaxed);
+    alloc_counter::fail_in(1);
     enomem("ipc_listen", 1, ipc_listen(&third, 4).map(drop));
     assert!(!third.exists());
     let _queued = ipc_connect(&other, -1).unwrap();
-    FAIL_IN.store(1, Ordering::Relaxed);
+    alloc_counter::fail_in(1);
     enomem("ipc_accept", 1, ipc_accept(&probe, -1).map(drop));
     drop(_queued);
     assert_eq!(fd_count(), fds_probe, "descriptor leaked on ENOMEM");

@@ -22,29 +22,21 @@ use std::os::fd::RawFd;
 
 use crate::sched::NONE;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod epoll;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-use epoll::Poller;
-
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-mod kqueue;
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "dragonfly"
-))]
-use kqueue::Poller;
+// One backend per platform family, as `backend::Poller`.
+#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "epoll.rs")]
+#[cfg_attr(
+    any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ),
+    path = "kqueue.rs"
+)]
+mod backend;
+use backend::Poller;
 
 /// Direction of a wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
