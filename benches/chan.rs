@@ -8,6 +8,8 @@
 //!   receives it back; one iteration is two messages and two hand-offs.
 //! * `chan/tokio_ping_pong`: the same over tokio's bounded mpsc channels on a
 //!   current-thread runtime, measured in the same run.
+//! * `chan/may_ping_pong`: the same over may's mpsc channels, one may
+//!   worker thread, measured in the same run.
 //! * `chan/one_way`: main sends, a coroutine receives; one message per
 //!   iteration.
 //! * `choose/ping_pong`: as `chan/ping_pong`, with the echoing coroutine
@@ -107,6 +109,40 @@ fn chan(c: &mut Criterion) {
                 echo.await.unwrap();
                 elapsed
             })
+        })
+    });
+
+    // And in may, on one worker thread: its mpsc channels between the
+    // benchmark coroutine and an echoing one.
+    g.bench_function("may_ping_pong", |bn| {
+        static CONFIG: std::sync::Once = std::sync::Once::new();
+        CONFIG.call_once(|| {
+            may::config().set_workers(1);
+        });
+        bn.iter_custom(|iters| {
+            may::go!(move || {
+                let (to_echo, echo_in) = may::sync::mpsc::channel::<u64>();
+                let (echo_out, back) = may::sync::mpsc::channel::<u64>();
+                let echo = may::go!(move || {
+                    while let Ok(v) = echo_in.recv() {
+                        if echo_out.send(v + 1).is_err() {
+                            break;
+                        }
+                    }
+                });
+                let start = std::time::Instant::now();
+                let mut v = 0u64;
+                for _ in 0..iters {
+                    to_echo.send(black_box(v)).unwrap();
+                    v = back.recv().unwrap();
+                }
+                let elapsed = start.elapsed();
+                drop(to_echo);
+                echo.join().unwrap();
+                elapsed
+            })
+            .join()
+            .unwrap()
         })
     });
 

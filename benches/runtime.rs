@@ -66,6 +66,28 @@ fn switch(c: &mut Criterion) {
             elapsed.mul_f64(iters as f64 / (2 * half) as f64)
         })
     });
+    g.bench_function("may_yield_now", |b| {
+        b.iter_custom(|iters| {
+            let half = iters.div_ceil(2);
+            let elapsed = on_may(move || {
+                let start = Instant::now();
+                let ping = may::go!(move || {
+                    for _ in 0..half {
+                        may::coroutine::yield_now();
+                    }
+                });
+                let pong = may::go!(move || {
+                    for _ in 0..half {
+                        may::coroutine::yield_now();
+                    }
+                });
+                ping.join().unwrap();
+                pong.join().unwrap();
+                start.elapsed()
+            });
+            elapsed.mul_f64(iters as f64 / (2 * half) as f64)
+        })
+    });
     g.bench_function("corosensei_resume_suspend", |b| {
         let mut co: Coroutine<(), (), (), DefaultStack> = Coroutine::new(|y, ()| loop {
             y.suspend(());
@@ -97,6 +119,17 @@ fn spawn_join(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     tokio::spawn(async { black_box(()) }).await.unwrap();
+                }
+                start.elapsed()
+            })
+        })
+    });
+    g.bench_function("may_go_join", |b| {
+        b.iter_custom(|iters| {
+            on_may(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    may::go!(|| black_box(())).join().unwrap();
                 }
                 start.elapsed()
             })
@@ -171,6 +204,17 @@ fn timers(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// Runs `f` in a may coroutine on may's scheduler, configured with one
+/// worker thread (the same work on one thread, as dill), and returns its
+/// result.
+fn on_may<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    static CONFIG: std::sync::Once = std::sync::Once::new();
+    CONFIG.call_once(|| {
+        may::config().set_workers(1);
+    });
+    may::go!(f).join().unwrap()
 }
 
 /// A single-threaded tokio runtime: the same work on one thread, as dill.
