@@ -1,5 +1,6 @@
 //! IPC benchmarks, each beside its floor (raw system calls, measured the
-//! same way in the same run) and tokio's equivalent:
+//! same way in the same run) and the equivalents in tokio (current-thread
+//! runtime) and may (one worker thread):
 //!
 //! * `pingpong`: a 1-byte round trip between the two ends of a socket pair;
 //! * `connect`: one connect + accept + close cycle on a listening socket.
@@ -99,7 +100,41 @@ fn pingpong(c: &mut Criterion) {
             })
         });
     });
+    // may: one worker thread, its UnixStream pair, two coroutines.
+    g.bench_function("may_one_worker", |bench| {
+        bench.iter_custom(|iters| {
+            on_may(move || {
+                let (mut a, mut b) = may::os::unix::net::UnixStream::pair().unwrap();
+                let echo = may::go!(move || {
+                    let mut buf = [0u8; 1];
+                    for _ in 0..iters {
+                        b.read_exact(&mut buf).unwrap();
+                        b.write_all(&buf).unwrap();
+                    }
+                });
+                let mut buf = [0u8; 1];
+                let start = Instant::now();
+                for _ in 0..iters {
+                    a.write_all(b"x").unwrap();
+                    a.read_exact(&mut buf).unwrap();
+                }
+                let t = start.elapsed();
+                echo.join().unwrap();
+                t
+            })
+        });
+    });
     g.finish();
+}
+
+/// Runs `f` in a may coroutine on may's scheduler with one worker thread
+/// (the same work on one thread, as dill), and returns its result.
+fn on_may<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    static CONFIG: std::sync::Once = std::sync::Once::new();
+    CONFIG.call_once(|| {
+        may::config().set_workers(1);
+    });
+    may::go!(f).join().unwrap()
 }
 
 fn connect(c: &mut Criterion) {
@@ -146,6 +181,29 @@ fn connect(c: &mut Criterion) {
                 for _ in 0..iters {
                     let c = tokio::net::UnixStream::connect(&path).await.unwrap();
                     let (s, _) = l.accept().await.unwrap();
+                    black_box((c.as_raw_fd(), s.as_raw_fd()));
+                }
+                start.elapsed()
+            })
+        });
+        drop(l);
+        let _ = std::fs::remove_file(&path);
+    });
+
+    // may: one worker thread, connect + accept + drop.
+    g.bench_function("may_one_worker", |bench| {
+        let path = sock_path("may");
+        let p2 = path.clone();
+        let l = std::sync::Arc::new(on_may(move || {
+            may::os::unix::net::UnixListener::bind(&p2).unwrap()
+        }));
+        bench.iter_custom(|iters| {
+            let (path, l) = (path.clone(), l.clone());
+            on_may(move || {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let c = may::os::unix::net::UnixStream::connect(&path).unwrap();
+                    let (s, _) = l.accept().unwrap();
                     black_box((c.as_raw_fd(), s.as_raw_fd()));
                 }
                 start.elapsed()
