@@ -23,6 +23,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod baselines;
+use baselines::on_may;
 use dill::{chmake, choose, go, Clause};
 
 fn raw_switch(c: &mut Criterion) {
@@ -115,12 +118,8 @@ fn chan(c: &mut Criterion) {
     // And in may, on one worker thread: its mpsc channels between the
     // benchmark coroutine and an echoing one.
     g.bench_function("may_ping_pong", |bn| {
-        static CONFIG: std::sync::Once = std::sync::Once::new();
-        CONFIG.call_once(|| {
-            may::config().set_workers(1);
-        });
         bn.iter_custom(|iters| {
-            may::go!(move || {
+            on_may(move || {
                 let (to_echo, echo_in) = may::sync::mpsc::channel::<u64>();
                 let (echo_out, back) = may::sync::mpsc::channel::<u64>();
                 let echo = may::go!(move || {
@@ -141,8 +140,6 @@ fn chan(c: &mut Criterion) {
                 echo.join().unwrap();
                 elapsed
             })
-            .join()
-            .unwrap()
         })
     });
 

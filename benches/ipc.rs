@@ -15,6 +15,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+mod baselines;
+use baselines::{on_may, tokio_rt};
 use dill::*;
 
 fn sock_path(tag: &str) -> PathBuf {
@@ -73,10 +76,7 @@ fn pingpong(c: &mut Criterion) {
 
     // tokio: current-thread runtime, UnixStream::pair, two tasks.
     g.bench_function("tokio_current_thread", |bench| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio_rt();
         bench.iter_custom(|iters| {
             rt.block_on(async move {
                 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -127,16 +127,6 @@ fn pingpong(c: &mut Criterion) {
     g.finish();
 }
 
-/// Runs `f` in a may coroutine on may's scheduler with one worker thread
-/// (the same work on one thread, as dill), and returns its result.
-fn on_may<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    static CONFIG: std::sync::Once = std::sync::Once::new();
-    CONFIG.call_once(|| {
-        may::config().set_workers(1);
-    });
-    may::go!(f).join().unwrap()
-}
-
 fn connect(c: &mut Criterion) {
     let mut g = c.benchmark_group("connect");
 
@@ -170,10 +160,7 @@ fn connect(c: &mut Criterion) {
     // tokio: current-thread runtime, connect + accept + drop.
     g.bench_function("tokio_current_thread", |bench| {
         let path = sock_path("tokio");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio_rt();
         let l = rt.block_on(async { tokio::net::UnixListener::bind(&path).unwrap() });
         bench.iter_custom(|iters| {
             rt.block_on(async {

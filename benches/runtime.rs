@@ -13,6 +13,9 @@ use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+mod baselines;
+use baselines::{on_may, tokio_rt};
+
 use dill::{bundle, go, go_with_stack_size, msleep, now, yield_now};
 
 /// Two dill coroutines yielding to each other; the time is per yield (one
@@ -204,25 +207,6 @@ fn timers(c: &mut Criterion) {
         });
     }
     g.finish();
-}
-
-/// Runs `f` in a may coroutine on may's scheduler, configured with one
-/// worker thread (the same work on one thread, as dill), and returns its
-/// result.
-fn on_may<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    static CONFIG: std::sync::Once = std::sync::Once::new();
-    CONFIG.call_once(|| {
-        may::config().set_workers(1);
-    });
-    may::go!(f).join().unwrap()
-}
-
-/// A single-threaded tokio runtime: the same work on one thread, as dill.
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn config() -> Criterion {
