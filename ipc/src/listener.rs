@@ -146,13 +146,20 @@ pub fn ipc_listen_mem<'m>(
     backlog: i32,
 ) -> io::Result<IpcListener<'m>> {
     let fd = listen(addr.as_ref(), backlog)?;
-    mem.fd = fd.into_raw_fd();
-    Ok(IpcListener {
-        mem: NonNull::from(mem),
-        owned: false,
-        _mem: PhantomData,
-        _not_send: PhantomData,
-    })
+    Ok(IpcListener::in_mem(mem, fd))
+}
+
+impl<'m> IpcListener<'m> {
+    /// Builds a listener for the listening socket `fd` in `mem`.
+    fn in_mem(mem: &'m mut IpcListenerMem, fd: OwnedFd) -> IpcListener<'m> {
+        mem.fd = fd.into_raw_fd();
+        IpcListener {
+            mem: NonNull::from(mem),
+            owned: false,
+            _mem: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
 }
 
 /// Listens for IPC connections on the path `addr`.
@@ -165,14 +172,11 @@ pub fn ipc_listen(addr: impl AsRef<Path>, backlog: i32) -> io::Result<IpcListene
     let slot = HeapSlot::new(IpcListenerMem::new())?;
     let fd = listen(addr.as_ref(), backlog)?;
     let mut mem = slot.leak();
-    // SAFETY: the slot is live, initialized and referenced by nobody else.
-    unsafe { mem.as_mut() }.fd = fd.into_raw_fd();
-    Ok(IpcListener {
-        mem,
-        owned: true,
-        _mem: PhantomData,
-        _not_send: PhantomData,
-    })
+    // SAFETY: the slot is live, initialized and referenced by nobody else;
+    // the listener takes it over for good (freed in `drop`).
+    let mut l = IpcListener::in_mem(unsafe { mem.as_mut() }, fd);
+    l.owned = true;
+    Ok(l)
 }
 
 /// Accepts one connection on `l`, waiting until the deadline.

@@ -463,21 +463,15 @@ impl<'m> IpcStream<'m> {
 }
 
 impl IpcStream<'static> {
-    /// Builds a stream for `fd` in a heap slot obtained by the caller.
+    /// Builds a stream for `fd` in a heap slot obtained by the caller: the
+    /// stream owns the slot and frees it when dropped.
     pub(crate) fn in_slot(slot: HeapSlot<IpcMem>, fd: OwnedFd) -> IpcStream<'static> {
         let mut ptr = slot.leak();
-        // SAFETY: the slot is live, initialized, and nothing else refers
-        // to it.
-        let mem = unsafe { ptr.as_mut() };
-        mem.fd = fd.into_raw_fd();
-        mem.peer = -1;
-        mem.state = 0;
-        IpcStream {
-            mem: ptr,
-            owned: true,
-            _mem: PhantomData,
-            _not_send: PhantomData,
-        }
+        // SAFETY: the slot is live, initialized, and nothing else refers to
+        // it; the stream takes it over for good (freed in `drop`).
+        let mut s = IpcStream::in_mem(unsafe { ptr.as_mut() }, fd);
+        s.owned = true;
+        s
     }
 }
 
