@@ -197,9 +197,11 @@ fn reclaim<T>(id: usize, cancel: bool) -> Option<thread::Result<T>> {
         let t = &mut unsafe { s() }.tasks[id];
         t.joiner = NONE;
         t.out = ptr::null_mut();
-        if let Some(v) = take_inline::<T>(t) {
-            out = Some(v);
-        }
+        // A result goes inline only when the coroutine finishes with no
+        // joiner, and it then returns before anything else runs, so the
+        // fast path above has taken it: here the result came through `out`
+        // or waits on the zombie's stack.
+        debug_assert!(!t.has_value, "inline result seen by a waiting reclaim");
         std::mem::replace(&mut t.zombie, ptr::null_mut())
     };
     if !zombie.is_null() {
