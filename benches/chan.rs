@@ -60,6 +60,22 @@ fn raw_switch(c: &mut Criterion) {
     g.finish();
 }
 
+/// Sends a value into `a` and receives the echo: one iteration is two
+/// messages. The same driver for the plain channel and the `choose` echo.
+fn ping_pong(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    a: &dill::Chan<u64>,
+) {
+    g.throughput(Throughput::Elements(2));
+    g.bench_function("ping_pong", |bn| {
+        let mut v = 0u64;
+        bn.iter(|| {
+            a.send(black_box(v), -1).unwrap();
+            v = a.recv(-1).unwrap();
+        })
+    });
+}
+
 fn chan(c: &mut Criterion) {
     let mut g = c.benchmark_group("chan");
 
@@ -72,14 +88,7 @@ fn chan(c: &mut Criterion) {
         }
     })
     .unwrap();
-    g.throughput(Throughput::Elements(2));
-    g.bench_function("ping_pong", |bn| {
-        let mut v = 0u64;
-        bn.iter(|| {
-            a.send(black_box(v), -1).unwrap();
-            v = a.recv(-1).unwrap();
-        })
-    });
+    ping_pong(&mut g, &a);
     drop(a);
     echo.join(-1).unwrap();
 
@@ -190,14 +199,7 @@ fn choose_bench(c: &mut Criterion) {
         }
     })
     .unwrap();
-    g.throughput(Throughput::Elements(2));
-    g.bench_function("ping_pong", |bn| {
-        let mut v = 0u64;
-        bn.iter(|| {
-            a.send(black_box(v), -1).unwrap();
-            v = a.recv(-1).unwrap();
-        })
-    });
+    ping_pong(&mut g, &a);
     drop(a);
     echo.join(-1).unwrap();
     g.finish();
