@@ -11,4 +11,6 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub use dill_ipc::*;
+pub use dill_msg::*;
+pub use dill_net::*;
 pub use dill_runtime::*;

@@ -86,9 +86,9 @@ mod listener;
 mod pair;
 mod stream;
 
-pub use bytestream::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use close::{ipc_close, ipc_done};
 pub use connect::{ipc_connect, ipc_connect_mem};
+pub use dill_runtime::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use fdpass::{ipc_recvfd, ipc_sendfd};
 pub use listener::{
     ipc_accept, ipc_accept_mem, ipc_listen, ipc_listen_mem, IpcListener, IpcListenerMem,

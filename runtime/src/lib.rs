@@ -46,11 +46,13 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod bundle;
+mod bytestream;
 mod chan;
 mod choose;
 mod coroutine;
 mod error;
 mod fd;
+mod msgstream;
 mod reactor;
 mod ring;
 mod sched;
@@ -59,11 +61,13 @@ mod time;
 mod timer;
 
 pub use bundle::{bundle, Bundle};
+pub use bytestream::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use chan::{chmake, Chan};
 pub use choose::{choose, Clause};
 pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };
 pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
+pub use msgstream::{mrecv, mrecvl, msend, msendl, MsgStream};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use time::now;
