@@ -35,7 +35,7 @@ type Marker<T> = (*mut (), fn() -> T);
 /// let h = dill_runtime::go(|| 1).unwrap();
 /// assert_sync(&h);
 /// ```
-#[must_use = "dropping a Coroutine cancels it"]
+#[must_use = "dropping a Coroutine cancels it at once (so does `let _ = go(..)`): keep the handle and `join` it, or start the coroutine in a `Bundle` with `Bundle::go`"]
 pub struct Coroutine<T> {
     id: usize,
     _marker: PhantomData<Marker<T>>,

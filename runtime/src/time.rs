@@ -29,6 +29,19 @@ pub fn now() -> i64 {
     clock_ms()
 }
 
+/// A deadline `ms` milliseconds from now, for every call that takes one.
+///
+/// Deadlines in dill are absolute times on the [`now`] clock; `after(ms)`
+/// is `now() + ms`, saturating at `i64::MAX` (which is as good as "never"),
+/// and a negative `ms` gives `now()`, a deadline already reached. Write
+/// `msleep(after(100))`, not `msleep(100)`: the latter names a moment long
+/// past and returns at once.
+#[doc = include_str!("../../docs/after.md")]
+#[inline]
+pub fn after(ms: i64) -> i64 {
+    now().saturating_add(ms.max(0))
+}
+
 /// Reads `CLOCK_MONOTONIC` in milliseconds.
 #[inline]
 fn clock_ms() -> i64 {
