@@ -12,7 +12,8 @@ use std::marker::PhantomData;
 
 use crate::chan::{attempt, may_block, Chan, Core, Node, BLOCK};
 use crate::error::{errno, wait_result};
-use crate::sched::wait;
+use crate::inspect::Wait;
+use crate::sched::wait_on;
 use crate::time;
 
 /// Type-erased [`attempt`].
@@ -140,7 +141,7 @@ pub fn choose(clauses: &mut [Clause<'_>], deadline: i64) -> io::Result<usize> {
         // node is withdrawn below.
         unsafe { (*c.core).enqueue(c.end, c.send, &c.node) };
     }
-    let r = wait(deadline, true);
+    let r = wait_on(Wait::Choose(clauses.len()), deadline, true);
     for c in clauses.iter() {
         // SAFETY: enqueued above with the same arguments.
         unsafe { (*c.core).withdraw(c.end, c.send, &c.node) };

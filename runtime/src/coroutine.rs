@@ -8,7 +8,8 @@ use std::ptr;
 use std::thread;
 
 use crate::error::{errno, wait_result};
-use crate::sched::{self, s, wait, Yld, NONE, ZOMBIE_DROP, ZOMBIE_TAKEN};
+use crate::inspect::{self, Wait};
+use crate::sched::{self, s, wait_on, Yld, NONE, ZOMBIE_DROP, ZOMBIE_TAKEN};
 use crate::stack::DEFAULT_STACK_SIZE;
 use crate::time;
 
@@ -53,6 +54,7 @@ impl<T> std::fmt::Debug for Coroutine<T> {
 /// Launches `f` as a new coroutine on a stack of [`DEFAULT_STACK_SIZE`]
 /// bytes and returns its handle.
 #[doc = include_str!("../../docs/go.md")]
+#[track_caller]
 pub fn go<F, T>(f: F) -> io::Result<Coroutine<T>>
 where
     F: FnOnce() -> T + 'static,
@@ -69,12 +71,29 @@ where
 /// * `ECANCELED`: the calling coroutine is being cancelled.
 /// * `ENOMEM`: no stack could be had (out of memory, `vm.max_map_count`
 ///   exhausted, or `stack_size` above [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE)).
+#[track_caller]
 pub fn go_with_stack_size<F, T>(stack_size: usize, f: F) -> io::Result<Coroutine<T>>
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let id = sched::spawn(stack_size, NONE, move |id, y| body::<F, T>(id, y, f))?;
+    go_at(stack_size, std::panic::Location::caller(), None, f)
+}
+
+/// [`go_with_stack_size`] with the caller's location and a name given.
+pub(crate) fn go_at<F, T>(
+    stack_size: usize,
+    at: &'static std::panic::Location<'static>,
+    name: Option<Box<str>>,
+    f: F,
+) -> io::Result<Coroutine<T>>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let id = sched::spawn(stack_size, NONE, at, name, move |id, y| {
+        body::<F, T>(id, y, f)
+    })?;
     Ok(Coroutine {
         id,
         _marker: PhantomData,
@@ -86,7 +105,7 @@ where
 fn body<F: FnOnce() -> T, T>(id: usize, y: &Yld, f: F) {
     // SAFETY: no switch while the reference lives.
     unsafe { s() }.tasks[id].yielder = y;
-    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    let r = panic::catch_unwind(AssertUnwindSafe(move || inspect::coroutine_start(f)));
     finish::<T>(id, y, r);
 }
 
@@ -99,6 +118,8 @@ pub(crate) fn finish<T>(id: usize, y: &Yld, r: thread::Result<T>) {
         // SAFETY: no switch inside this block.
         let s = unsafe { s() };
         s.tasks[id].finished = true;
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*s.shared }.live_add(usize::MAX);
         if s.tasks[id].bundle != NONE {
             s.bundle_remove(id);
         }
@@ -190,7 +211,7 @@ fn reclaim<T>(id: usize, cancel: bool) -> Option<thread::Result<T>> {
     }
     // SAFETY: no switch while the reference lives.
     while !unsafe { s() }.tasks[id].finished {
-        wait(-1, false);
+        wait_on(Wait::Join(id as u64), -1, false);
     }
     let zombie = {
         // SAFETY: no switch inside this block.
@@ -277,7 +298,7 @@ impl<T> Coroutine<T> {
                 t.joiner = cur;
                 t.out = &mut out as *mut Option<thread::Result<T>> as *mut ();
             }
-            let r = wait(deadline, true);
+            let r = wait_on(Wait::Join(id as u64), deadline, true);
             // The slot may have been filled even if the wait failed.
             let got = out.take();
             let rest = reclaim::<T>(id, r < 0);
@@ -370,7 +391,7 @@ pub fn msleep(deadline: i64) -> io::Result<()> {
     if deadline != -1 && time::expired(deadline) {
         return Ok(());
     }
-    match wait(deadline, true) {
+    match wait_on(Wait::Sleep, deadline, true) {
         r if r == -libc::ETIMEDOUT => Ok(()),
         r => wait_result(r).map(drop),
     }

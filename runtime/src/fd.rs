@@ -6,7 +6,8 @@ use std::os::fd::RawFd;
 
 use crate::error::{errno, wait_result};
 use crate::reactor::Dir;
-use crate::sched::{s, wait, NONE};
+use crate::inspect::Wait;
+use crate::sched::{s, wait_on, NONE};
 use crate::time;
 
 /// Waits until `fd` is readable (or has an error or hang-up pending, so a
@@ -185,7 +186,11 @@ fn block(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
         s.reactor.register(fd, dir, cur)?;
         cur
     };
-    let r = wait(deadline, true);
+    let what = match dir {
+        Dir::In => Wait::FdIn(fd),
+        Dir::Out => Wait::FdOut(fd),
+    };
+    let r = wait_on(what, deadline, true);
     // SAFETY: no switch while the reference lives.
     unsafe { s() }.reactor.unregister(fd, dir, cur);
     wait_result(r).map(drop)

@@ -21,6 +21,7 @@ use std::ptr::{self, NonNull};
 use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
+use crate::inspect::{self, Shared, Wait};
 use crate::reactor::Reactor;
 use crate::ring::Ring;
 use crate::stack::{self, CoSlot, StackPool};
@@ -47,6 +48,9 @@ pub(crate) const RESUME: usize = 0;
 pub(crate) const ZOMBIE_TAKEN: usize = 1;
 /// Resume command to a zombie: drop your value, then return.
 pub(crate) const ZOMBIE_DROP: usize = 2;
+/// Resume command to a suspended coroutine: record your backtrace for
+/// [`dump`](crate::dump) and suspend again (see `inspect.rs`).
+pub(crate) const CAPTURE: usize = 3;
 
 /// How many scheduler iterations may pass between clock checks; when a
 /// millisecond has passed since the last poll, the reactor is polled even if
@@ -92,11 +96,30 @@ pub(crate) struct Task {
     pub(crate) bundle: usize,
     /// Position in the bundle's member list.
     pub(crate) bundle_pos: usize,
+    /// Per-thread unique number, never reused (the root is 0).
+    pub(crate) seq: u64,
+    /// Where `go` (or `Builder::go`, `Bundle::go`) was called.
+    pub(crate) spawned_at: &'static std::panic::Location<'static>,
+    /// The name given with [`Builder::name`](crate::Builder::name).
+    pub(crate) name: Option<Box<str>>,
+    /// What the current (or last) wait is for; meaningful while `waiting`.
+    pub(crate) wait: Wait,
+    /// When the current wait began, on the scheduler's coarse clock.
+    pub(crate) since: i64,
+    /// In `go`, running the coroutine it has just started (so its stack is
+    /// in use beneath that coroutine's, not suspended).
+    pub(crate) starting: bool,
 }
 
 impl Task {
     fn new(co: Option<NonNull<CoSlot>>, detached: bool, bundle: usize) -> Task {
         Task {
+            seq: 0,
+            spawned_at: std::panic::Location::caller(),
+            name: None,
+            wait: Wait::Other,
+            since: 0,
+            starting: false,
             co,
             yielder: ptr::null(),
             waiting: false,
@@ -156,7 +179,20 @@ pub(crate) struct Sched {
     pub(crate) stacks: StackPool,
     pub(crate) bundles: Slab<BundleState>,
     ticks: u32,
-    last_poll: i64,
+    pub(crate) last_poll: i64,
+    /// The last coroutine number handed out.
+    pub(crate) last_seq: u64,
+    /// Reactor polls so far.
+    pub(crate) polls: u64,
+    /// What other threads (the stall monitor, the dump signal) may read or
+    /// set; owned through a raw pointer so `&mut Sched` never covers it.
+    pub(crate) shared: *const Shared,
+    /// The dump signal's wake-up descriptor, registered with the reactor.
+    pub(crate) dump_fd: std::os::fd::RawFd,
+    /// Where the signal handler writes (the same eventfd on Linux).
+    pub(crate) dump_wfd: std::os::fd::RawFd,
+    /// A dump was asked for by signal; printed at the next loop turn.
+    pub(crate) dump_pending: bool,
     _altstack: stack::AltStack,
 }
 
@@ -185,6 +221,8 @@ impl Drop for SchedOwner {
             return;
         }
         // SAFETY: `p` is the live scheduler; nothing runs during this check.
+        inspect::thread_exit(unsafe { &mut *p });
+        // SAFETY: as above.
         if unsafe { &*p }.in_use() {
             // Handles still exist: leaked, or kept in thread-locals whose
             // destructors run after this one (they run in reverse order of
@@ -211,6 +249,7 @@ impl Drop for Sched {
                 std::mem::forget(slot);
             }
         }
+        inspect::free_shared(self.shared);
     }
 }
 
@@ -230,6 +269,12 @@ fn init() -> *mut Sched {
         bundles: Slab::new(),
         ticks: 0,
         last_poll: now(),
+        last_seq: 0,
+        polls: 0,
+        shared: inspect::thread_start(),
+        dump_fd: -1,
+        dump_wfd: -1,
+        dump_pending: false,
         _altstack: stack::AltStack::ensure(),
     });
     let p = Box::into_raw(s);
@@ -252,6 +297,12 @@ pub(crate) fn sched() -> *mut Sched {
     } else {
         p
     }
+}
+
+/// The calling thread's scheduler, or null if it has none (never creates
+/// one: for signal handlers).
+pub(crate) fn sched_if_any() -> *mut Sched {
+    SCHED.try_with(|c| c.get()).unwrap_or(ptr::null_mut())
 }
 
 /// Short-lived exclusive access to the scheduler.
@@ -316,9 +367,27 @@ impl Sched {
         } else {
             0
         };
-        let n = self.reactor.wait(timeout);
+        self.polls += 1;
+        if self.dump_fd == -1 && inspect::dump_signal_enabled() {
+            inspect::register_dump_fd(self);
+        }
+        let n = if timeout != 0 {
+            // SAFETY: `shared` lives as long as the scheduler.
+            let sh = unsafe { &*self.shared };
+            sh.idle(true);
+            let n = self.reactor.wait(timeout);
+            sh.idle(false);
+            n
+        } else {
+            self.reactor.wait(timeout)
+        };
         for i in 0..n {
             let (fd, readable, writable) = self.reactor.event(i);
+            if fd == self.dump_fd {
+                inspect::drain_dump_fd(fd);
+                self.dump_pending = true;
+                continue;
+            }
             let (r, w) = self.reactor.waiters(fd);
             if readable && r != NONE {
                 self.trigger(r, 0);
@@ -386,8 +455,18 @@ impl Sched {
 ///
 /// Always inlined, for the reason given at [`switch_out`]: callers on hot
 /// paths (channels) should be inlined into user code as well.
+/// Every wait site of the runtime names its wait with [`wait_on`]; this
+/// stays for new wait sites until they do.
+#[allow(dead_code)]
 #[inline(always)]
 pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
+    wait_on(Wait::Other, deadline, cancellable)
+}
+
+/// [`wait`], recording what the task waits on for
+/// [`coroutines`](crate::coroutines) and [`dump`](crate::dump).
+#[inline(always)]
+pub(crate) fn wait_on(what: Wait, deadline: i64, cancellable: bool) -> i32 {
     let cur;
     {
         // SAFETY: no switch inside this block.
@@ -399,9 +478,12 @@ pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
         if deadline > 0 {
             s.timers.push(deadline, cur, &mut TaskPos(&mut s.tasks));
         }
+        let since = s.last_poll;
         let t = &mut s.tasks[cur];
         t.waiting = true;
         t.cancellable = cancellable;
+        t.wait = what;
+        t.since = since;
     }
     switch_out(cur);
     // SAFETY: no switch from here on.
@@ -430,7 +512,10 @@ pub(crate) fn switch_out(cur: usize) {
         debug_assert!(!y.is_null());
         // SAFETY: the yielder lives on this coroutine's own stack for as
         // long as the coroutine runs, and we are running on that stack.
-        unsafe { (*y).suspend(()) };
+        if unsafe { (*y).suspend(()) } == CAPTURE {
+            // SAFETY: as above.
+            inspect::capture_suspended(unsafe { &*y });
+        }
     }
 }
 
@@ -447,19 +532,32 @@ fn run_loop() {
                     s.poll(false);
                 }
             }
-            match s.ready.pop_front() {
-                Some(id) => Some(id),
-                None => {
-                    s.poll(true);
-                    None
+            if s.dump_pending {
+                None
+            } else {
+                match s.ready.pop_front() {
+                    Some(id) => Some(id),
+                    None => {
+                        s.poll(true);
+                        None
+                    }
                 }
             }
         };
         match next {
-            Some(ROOT) => return,
+            Some(ROOT) => {
+                // SAFETY: `shared` lives as long as the scheduler.
+                unsafe { &*s().shared }.count_switch();
+                return;
+            }
             Some(id) if id & DROP_TAG == 0 => resume(id, RESUME),
             Some(id) => resume(id & !DROP_TAG, ZOMBIE_DROP),
-            None => {}
+            None => {
+                // SAFETY: no switch while the reference lives.
+                if unsafe { s() }.dump_pending {
+                    inspect::signal_dump();
+                }
+            }
         }
     }
 }
@@ -475,6 +573,8 @@ pub(crate) fn resume(id: usize, input: usize) {
             .expect("resumed a coroutine that has returned");
         let prev = s.current;
         s.current = id;
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*s.shared }.count_switch();
         (slot, prev)
     };
     let guard = stack::enter(slot);
@@ -493,9 +593,12 @@ pub(crate) fn resume(id: usize, input: usize) {
 
 /// Creates task bookkeeping for a new coroutine running `body` and starts
 /// it (at once, unless the thread is panicking: then it is queued).
+/// `spawned_at` is the user's call site; `name` is set only by `Builder`.
 pub(crate) fn spawn(
     stack_size: usize,
     bundle: usize,
+    spawned_at: &'static std::panic::Location<'static>,
+    name: Option<Box<str>>,
     body: impl FnOnce(usize, &Yld) + 'static,
 ) -> std::io::Result<usize> {
     let id = {
@@ -505,9 +608,14 @@ pub(crate) fn spawn(
             return Err(crate::error::errno(libc::ECANCELED));
         }
         let slot = s.stacks.get(stack_size)?;
-        let id = s
-            .tasks
-            .insert(Task::new(Some(slot), bundle != NONE, bundle));
+        let mut task = Task::new(Some(slot), bundle != NONE, bundle);
+        s.last_seq += 1;
+        task.seq = s.last_seq;
+        task.spawned_at = spawned_at;
+        task.name = name;
+        let id = s.tasks.insert(task);
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*s.shared }.live_add(1);
         if bundle != NONE {
             s.bundle_add(bundle, id);
         }
@@ -517,8 +625,13 @@ pub(crate) fn spawn(
             s.ready.push_back(id);
             return Ok(id);
         }
-        id
+        let cur = s.current;
+        s.tasks[cur].starting = true;
+        (id, cur)
     };
+    let (id, parent) = id;
     resume(id, RESUME);
+    // SAFETY: no switch while the reference lives.
+    unsafe { s() }.tasks[parent].starting = false;
     Ok(id)
 }

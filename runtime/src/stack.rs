@@ -141,6 +141,11 @@ impl StackPool {
         Ok(NonNull::from(Box::leak(slot)))
     }
 
+    /// How many idle stacks the pool holds.
+    pub(crate) fn idle(&self) -> usize {
+        self.count
+    }
+
     /// Takes back the slot of a coroutine that has returned.
     pub(crate) fn recycle(&mut self, slot: NonNull<CoSlot>) {
         // SAFETY: the coroutine on this slot has returned; the caller hands

@@ -39,9 +39,13 @@ pub(crate) struct TimerHeap {
 
 impl TimerHeap {
     /// Number of armed timers.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// The deadline of the entry at heap position `pos`.
+    pub(crate) fn deadline_at(&self, pos: usize) -> Option<i64> {
+        self.heap.get(pos).map(|e| e.deadline)
     }
 
     /// The earliest deadline, if any.

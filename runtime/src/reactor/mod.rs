@@ -117,6 +117,11 @@ impl Reactor {
         Ok(())
     }
 
+    /// How many fds are registered with the backend.
+    pub(crate) fn registered(&self) -> usize {
+        self.registered
+    }
+
     /// Withdraws `task` from `fd`'s `dir` slot if it is still there.
     #[inline]
     pub(crate) fn unregister(&mut self, fd: RawFd, dir: Dir, task: usize) {
