@@ -246,7 +246,9 @@ impl CoroutineInfo {
 /// The state of task `id` as seen from the running task.
 fn state_of(s: &Sched, id: usize) -> (State, i64) {
     let t = &s.tasks[id];
-    if id == s.current {
+    // The root can be current and waiting: the scheduler loop runs on its
+    // stack (that is where a dump on a signal is taken).
+    if id == s.current && !t.waiting {
         return (State::Running, 0);
     }
     if t.waiting {
@@ -992,7 +994,10 @@ fn install_stall_handler() {
     unsafe {
         let mut act: libc::sigaction = std::mem::zeroed();
         act.sa_sigaction = on_stall_signal as *const () as usize;
-        act.sa_flags = libc::SA_RESTART | libc::SA_ONSTACK | libc::SA_SIGINFO;
+        // Not SA_ONSTACK: taking a backtrace needs more room than the
+        // small alternate signal stacks threads get; the handler runs on
+        // the stalled code's own stack instead.
+        act.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
         libc::sigemptyset(&mut act.sa_mask);
         libc::sigaction(libc::SIGURG, &act, std::ptr::null_mut());
     }
@@ -1131,14 +1136,11 @@ extern "C" fn on_stall_signal(
     unsafe { *errno_location() = saved };
 }
 
-/// 0 if the interrupted thread is about to restart a system call that takes
-/// no lock in user space (a sleep, a read or write, a wait), so that taking
-/// a backtrace in the handler cannot deadlock; otherwise the reason code.
+/// 0 if the interrupted thread is blocked in a system call that takes no
+/// lock in user space (a sleep, a read or write, a wait), so that taking a
+/// backtrace in the handler cannot deadlock; otherwise the reason code.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn blocked_in_safe_syscall(uctx: *mut libc::c_void) -> u8 {
-    // With SA_RESTART an interrupted blocking call is rewound: RIP points at
-    // the `syscall` instruction again and RAX holds the call's number (or
-    // restart_syscall's, for sleeps).
     // SAFETY: the kernel passes a valid ucontext to SA_SIGINFO handlers.
     let (rip, rax) = unsafe {
         let uc = &*(uctx as *const libc::ucontext_t);
@@ -1147,30 +1149,43 @@ fn blocked_in_safe_syscall(uctx: *mut libc::c_void) -> u8 {
             uc.uc_mcontext.gregs[libc::REG_RAX as usize],
         )
     };
-    // SAFETY: RIP points into mapped code at the interrupted instruction.
-    let at_syscall = unsafe { *(rip as *const [u8; 2]) } == [0x0f, 0x05];
-    let safe = matches!(
-        rax,
-        libc::SYS_restart_syscall
-            | libc::SYS_nanosleep
-            | libc::SYS_clock_nanosleep
-            | libc::SYS_read
-            | libc::SYS_write
-            | libc::SYS_readv
-            | libc::SYS_writev
-            | libc::SYS_pread64
-            | libc::SYS_pwrite64
-            | libc::SYS_recvfrom
-            | libc::SYS_sendto
-            | libc::SYS_recvmsg
-            | libc::SYS_sendmsg
-            | libc::SYS_accept
-            | libc::SYS_accept4
-            | libc::SYS_connect
-            | libc::SYS_wait4
-            | libc::SYS_pause
-    );
-    if at_syscall && safe {
+    const SYSCALL: [u8; 2] = [0x0f, 0x05];
+    // SAFETY: RIP points at the interrupted instruction in mapped code, and
+    // the two bytes before it belong to the same code when it follows a
+    // system call (the only case where they are compared).
+    let (at, after) = unsafe {
+        (
+            *(rip as *const [u8; 2]),
+            *((rip - 2) as *const [u8; 2]),
+        )
+    };
+    // A restartable call (SA_RESTART) is rewound: RIP points at `syscall`
+    // again and RAX holds the call's number. Only calls that never run
+    // while user-space locks are held qualify (not futex: a lock wait).
+    let restarting = at == SYSCALL
+        && matches!(
+            rax,
+            libc::SYS_read
+                | libc::SYS_write
+                | libc::SYS_readv
+                | libc::SYS_writev
+                | libc::SYS_pread64
+                | libc::SYS_pwrite64
+                | libc::SYS_recvfrom
+                | libc::SYS_sendto
+                | libc::SYS_recvmsg
+                | libc::SYS_sendmsg
+                | libc::SYS_accept
+                | libc::SYS_accept4
+                | libc::SYS_connect
+                | libc::SYS_wait4
+        );
+    // Sleeps and polls (nanosleep, clock_nanosleep, poll, epoll_wait,
+    // select, pause) are not rewound: they return EINTR, RIP just past the
+    // `syscall`. A lock wait (futex without timeout) is rewound instead,
+    // so it is not mistaken for these.
+    let interrupted = after == SYSCALL && rax == -(libc::EINTR as i64);
+    if restarting || interrupted {
         0
     } else {
         1
