@@ -559,6 +559,8 @@ fn trimmed(bt: &Backtrace) -> String {
     let is_sym = |l: &str| !l.trim_start().starts_with("at ");
     let skip_top = |l: &str| {
         l.contains("dill_runtime::inspect::")
+            || l.contains("dill_runtime::sched::switch_out")
+            || l.contains("dill_runtime::sched::wait_on")
             || l.contains("std::backtrace::Backtrace::")
             || l.contains("__restore_rt")
             || l.contains("<unknown>")
@@ -631,10 +633,18 @@ pub fn dump() -> String {
 #[inline(never)]
 fn dump_text() -> String {
     let here = capture_here();
-    let (ids, cur) = {
+    let (ids, cur, states) = {
         // SAFETY: no switch while the reference lives.
         let s = unsafe { s() };
-        (live_ids(s), s.current)
+        let ids = live_ids(s);
+        // States first: capturing and symbolizing take time that the
+        // coroutines' waiting times must not include.
+        let states: Vec<(State, i64)> = ids.iter().map(|&id| state_of(s, id)).collect();
+        (ids, s.current, states)
+    };
+    let root = {
+        // SAFETY: no switch while the reference lives.
+        root_state(unsafe { s() })
     };
     // Capture every suspended coroutine's stack, on its own stack.
     let mut ctx = CaptureCtx::default();
@@ -669,18 +679,15 @@ fn dump_text() -> String {
     );
     // The thread's own stack.
     let _ = write!(out, "\ncoroutine 0 (the thread's own stack)");
+    let (state, ms) = root;
+    let _ = writeln!(out, ", {state}{}:", for_ms(ms));
     if cur == ROOT {
-        let (state, ms) = root_state(s);
-        let _ = writeln!(out, ", {state}{}:", for_ms(ms));
         out.push_str(&here_text);
     } else {
-        let (state, ms) = root_state(s);
-        let _ = writeln!(out, ", {state}{}:", for_ms(ms));
         out.push_str("      (beneath the running coroutine: not captured)\n");
     }
-    for (&id, w) in ids.iter().zip(&which) {
+    for ((&id, w), &(state, ms)) in ids.iter().zip(&which).zip(&states) {
         let t = &s.tasks[id];
-        let (state, ms) = state_of(s, id);
         let _ = write!(out, "\ncoroutine {}", t.seq);
         if let Some(n) = &t.name {
             let _ = write!(out, " \"{n}\"");
