@@ -779,6 +779,7 @@ pub fn dump_on_signal(signum: i32) -> io::Result<()> {
 /// # Errors
 ///
 /// As [`dump_on_signal`].
+#[doc = include_str!("../../docs/dump_on_signal.md")]
 pub fn dump_on_sigquit() -> io::Result<()> {
     dump_on_signal(libc::SIGQUIT)
 }
