@@ -36,15 +36,17 @@ fn main() -> ExitCode {
 
 fn run(path: &PathBuf) -> io::Result<()> {
     let listener = ipc_listen(path, 16)?;
-    let server = Builder::new().name("server").go(move || -> io::Result<()> {
-        let handlers = bundle()?;
-        loop {
-            let s = ipc_accept(&listener, -1)?;
-            Builder::new()
-                .name("handler")
-                .go_in(&handlers, move || drop(serve(s)))?;
-        }
-    })?;
+    let server = Builder::new()
+        .name("server")
+        .go(move || -> io::Result<()> {
+            let handlers = bundle()?;
+            loop {
+                let s = ipc_accept(&listener, -1)?;
+                Builder::new()
+                    .name("handler")
+                    .go_in(&handlers, move || drop(serve(s)))?;
+            }
+        })?;
 
     let clients = bundle()?;
     for (i, key) in ["apple", "pear", "plum"].into_iter().enumerate() {
@@ -94,7 +96,8 @@ fn read_line(s: &mut IpcStream<'static>) -> io::Result<String> {
         let mut b = [0u8; 1];
         brecv(s, &mut b, -1)?;
         if b[0] == b'\n' {
-            return String::from_utf8(line).map_err(|_| io::Error::from_raw_os_error(errno::EPROTO));
+            return String::from_utf8(line)
+                .map_err(|_| io::Error::from_raw_os_error(errno::EPROTO));
         }
         line.push(b[0]);
     }

@@ -248,7 +248,10 @@ fn dump_shows_every_coroutine_with_its_backtrace() {
         .expect("receiver in the dump");
     assert!(recv_part.contains("waiting to receive on a channel"));
     assert!(recv_part.contains(&format!("spawned at {}", file!())));
-    assert!(recv_part.contains("parked_in_a_named_function"), "{recv_part}");
+    assert!(
+        recv_part.contains("parked_in_a_named_function"),
+        "{recv_part}"
+    );
     assert!(!recv_part.contains("napping_in_another_function"));
     assert!(!recv_part.contains("capture_suspended"), "{recv_part}");
     let nap_part = text
@@ -428,7 +431,10 @@ fn counters_follow_the_scheduler() {
 fn each_thread_sees_its_own() {
     let c = Builder::new().name("main-side").go(|| msleep(-1)).unwrap();
     let other = std::thread::spawn(|| {
-        let c = Builder::new().name("thread-side").go(|| msleep(-1)).unwrap();
+        let c = Builder::new()
+            .name("thread-side")
+            .go(|| msleep(-1))
+            .unwrap();
         let names: Vec<Option<String>> = coroutines()
             .iter()
             .map(|c| c.name().map(str::to_owned))

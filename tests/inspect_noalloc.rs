@@ -22,7 +22,10 @@ fn round(b: &dill::Bundle) {
         })
         .unwrap();
         assert_eq!(h.join(-1).unwrap(), i);
-        go_with_stack_size(32 * 1024, || ()).unwrap().join(-1).unwrap();
+        go_with_stack_size(32 * 1024, || ())
+            .unwrap()
+            .join(-1)
+            .unwrap();
         b.go(|| {
             let _ = msleep(now() + 1);
         })
@@ -67,7 +70,12 @@ fn main() {
 
     // A named coroutine allocates its name (and only that, once started).
     let before = allocs();
-    Builder::new().name("n").go(|| ()).unwrap().join(-1).unwrap();
+    Builder::new()
+        .name("n")
+        .go(|| ())
+        .unwrap()
+        .join(-1)
+        .unwrap();
     assert!(allocs() > before, "a name is allocated");
     println!("inspect_noalloc: ok");
 }

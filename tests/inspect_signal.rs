@@ -153,7 +153,10 @@ fn child_sigquit() {
     tx.send(14, -1).unwrap();
     let a = c.join(-1).unwrap();
     // SAFETY: writing one byte from a valid buffer to our pipe.
-    assert_eq!(unsafe { libc::write(wfd.as_raw_fd(), [5u8].as_ptr().cast(), 1) }, 1);
+    assert_eq!(
+        unsafe { libc::write(wfd.as_raw_fd(), [5u8].as_ptr().cast(), 1) },
+        1
+    );
     let b = worker.join().unwrap();
     println!("result {}", a + b);
 }

@@ -5,8 +5,8 @@ use std::io;
 use std::os::fd::RawFd;
 
 use crate::error::{errno, wait_result};
-use crate::reactor::Dir;
 use crate::inspect::Wait;
+use crate::reactor::Dir;
 use crate::sched::{s, wait_on, NONE};
 use crate::time;
 

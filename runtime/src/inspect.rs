@@ -1161,12 +1161,7 @@ fn blocked_in_safe_syscall(uctx: *mut libc::c_void) -> u8 {
     // SAFETY: RIP points at the interrupted instruction in mapped code, and
     // the two bytes before it belong to the same code when it follows a
     // system call (the only case where they are compared).
-    let (at, after) = unsafe {
-        (
-            *(rip as *const [u8; 2]),
-            *((rip - 2) as *const [u8; 2]),
-        )
-    };
+    let (at, after) = unsafe { (*(rip as *const [u8; 2]), *((rip - 2) as *const [u8; 2])) };
     // A restartable call (SA_RESTART) is rewound: RIP points at `syscall`
     // again and RAX holds the call's number. Only calls that never run
     // while user-space locks are held qualify (not futex: a lock wait).

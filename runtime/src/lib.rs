@@ -69,11 +69,11 @@ pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };
 pub use error::errno;
+pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
 pub use inspect::{
     coroutines, counters, dump, dump_on_signal, dump_on_sigquit, stall_detector, Builder,
     CoroutineInfo, Counters, State, Wait,
 };
-pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
 pub use msgstream::{mrecv, mrecvl, msend, msendl, MsgStream};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use time::{after, now};
