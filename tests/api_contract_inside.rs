@@ -2,6 +2,9 @@
 //! exact signatures, plus the additions (signal dump, stall detector,
 //! counters) as documented in their man pages.
 
+// Spelling the signatures out in full is the point of this file.
+#![allow(clippy::type_complexity)]
+
 use std::io;
 use std::panic::Location;
 

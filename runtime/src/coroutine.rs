@@ -45,7 +45,7 @@ pub struct Coroutine<T> {
 impl<T> std::fmt::Debug for Coroutine<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coroutine")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -315,6 +315,13 @@ impl<T> Coroutine<T> {
             Some(Err(p)) => panic::resume_unwind(p),
             None => Err(errno(libc::ECANCELED)),
         }
+    }
+
+    /// The coroutine's number, as [`coroutines`](crate::coroutines) and
+    /// [`dump`](crate::dump) show it: unique on its thread, never reused.
+    pub fn id(&self) -> u64 {
+        // SAFETY: no switch while the reference lives.
+        unsafe { s() }.tasks[self.id].seq
     }
 
     /// True once the coroutine's function has returned (or panicked).

@@ -419,6 +419,10 @@ pub(crate) fn thread_exit(s: &mut Sched) {
         let mut threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
         threads.retain(|e| e.0 != s.shared);
     }
+    if s.dump_fd == -1 {
+        // Never take part from now on (a leaked scheduler may still poll).
+        s.dump_fd = -2;
+    }
     if s.dump_fd >= 0 {
         let (fd, wfd) = (s.dump_fd, s.dump_wfd);
         s.dump_fd = -2;
@@ -607,10 +611,12 @@ fn trimmed(bt: &Backtrace) -> String {
 
 /// Can task `id` be resumed into the capture routine? Only coroutines that
 /// are suspended in the scheduler (not the caller, not the root, not one
-/// beneath the caller on the stack, not finished, not yet started).
+/// beneath the caller on the stack, not finished, not yet started), and
+/// never while the thread is unwinding a panic (no switch happens then).
 fn capturable(s: &Sched, id: usize) -> bool {
     let t = &s.tasks[id];
-    id != ROOT
+    !std::thread::panicking()
+        && id != ROOT
         && id != s.current
         && !t.finished
         && !t.starting
@@ -698,6 +704,9 @@ fn dump_text() -> String {
             (Some(i), _) => out.push_str(&texts[*i]),
             (None, _) if t.starting => {
                 out.push_str("      (beneath the running coroutine: not captured)\n")
+            }
+            (None, _) if std::thread::panicking() => {
+                out.push_str("      (not captured: the thread is unwinding a panic)\n")
             }
             (None, _) => out.push_str("      (not started yet)\n"),
         }
