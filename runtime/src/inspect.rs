@@ -393,17 +393,23 @@ static THREADS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
 /// Allocates and registers the calling thread's block (scheduler creation).
 pub(crate) fn thread_start() -> *const Shared {
-    let cur = std::thread::current();
+    // A scheduler created while the thread tears down its thread-locals
+    // may find no current-thread handle: then the name is "?".
+    let name = std::panic::catch_unwind(|| {
+        let cur = std::thread::current();
+        match cur.name() {
+            Some(n) => n.to_owned(),
+            None => format!("{:?}", cur.id()),
+        }
+    })
+    .unwrap_or_else(|_| "?".to_owned());
     let sh = Box::into_raw(Box::new(Shared {
         switches: AtomicU64::new(0),
         idle: AtomicBool::new(false),
         live: AtomicUsize::new(0),
         // SAFETY: pthread_self has no preconditions.
         thread: unsafe { libc::pthread_self() },
-        thread_name: match cur.name() {
-            Some(n) => n.to_owned(),
-            None => format!("{:?}", cur.id()),
-        },
+        thread_name: name,
     }));
     THREADS
         .lock()
@@ -991,6 +997,8 @@ const ASKED: u8 = 1;
 const BUSY: u8 = 2;
 const DONE: u8 = 3;
 static STALL_STATE: AtomicU8 = AtomicU8::new(IDLE);
+/// The thread asked (a late signal to another thread must not answer).
+static STALL_TARGET: AtomicUsize = AtomicUsize::new(0);
 static REPLY_SEQ: AtomicU64 = AtomicU64::new(0);
 static REPLY_LOC: AtomicPtr<Location<'static>> = AtomicPtr::new(std::ptr::null_mut());
 static REPLY_NAME: Mutex<String> = Mutex::new(String::new());
@@ -1028,6 +1036,7 @@ fn report_stall(sh: &Shared, stalled: Duration) {
         sh.thread_name,
         stalled.as_millis()
     );
+    STALL_TARGET.store(sh.thread as usize, Relaxed);
     STALL_STATE.store(ASKED, Release);
     // SAFETY: the thread is registered, so it has not exited.
     let sent = unsafe { libc::pthread_kill(sh.thread, libc::SIGURG) } == 0;
@@ -1092,9 +1101,13 @@ extern "C" fn on_stall_signal(
     _info: *mut libc::siginfo_t,
     uctx: *mut libc::c_void,
 ) {
-    if STALL_STATE
-        .compare_exchange(ASKED, BUSY, AcqRel, Relaxed)
-        .is_err()
+    // SAFETY: pthread_self is async-signal-safe.
+    let me = unsafe { libc::pthread_self() } as usize;
+    if STALL_STATE.load(Acquire) != ASKED
+        || STALL_TARGET.load(Relaxed) != me
+        || STALL_STATE
+            .compare_exchange(ASKED, BUSY, AcqRel, Relaxed)
+            .is_err()
     {
         return;
     }
