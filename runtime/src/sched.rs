@@ -447,6 +447,15 @@ impl Sched {
     }
 }
 
+/// [`wait_on`] for a wait that does not say what it waits on
+/// ([`Wait::Other`]). Every wait site of the runtime names its wait; this
+/// stays for new ones until they do.
+#[allow(dead_code)]
+#[inline(always)]
+pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
+    wait_on(Wait::Other, deadline, cancellable)
+}
+
 /// Blocks the current task until something triggers it or `deadline`
 /// passes, and returns the trigger's result (`-ETIMEDOUT` on timeout,
 /// `-ECANCELED` on cancellation when `cancellable`).
@@ -455,16 +464,9 @@ impl Sched {
 ///
 /// Always inlined, for the reason given at [`switch_out`]: callers on hot
 /// paths (channels) should be inlined into user code as well.
-/// Every wait site of the runtime names its wait with [`wait_on`]; this
-/// stays for new wait sites until they do.
-#[allow(dead_code)]
-#[inline(always)]
-pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
-    wait_on(Wait::Other, deadline, cancellable)
-}
-
-/// [`wait`], recording what the task waits on for
-/// [`coroutines`](crate::coroutines) and [`dump`](crate::dump).
+///
+/// `what` is recorded for [`coroutines`](crate::coroutines) and
+/// [`dump`](crate::dump), with the time the wait began.
 #[inline(always)]
 pub(crate) fn wait_on(what: Wait, deadline: i64, cancellable: bool) -> i32 {
     let cur;
@@ -526,13 +528,17 @@ fn run_loop() {
             // SAFETY: no switch inside this block.
             let s = unsafe { s() };
             s.ticks += 1;
+            // A dump asked for by signal is noticed by a poll; the loop
+            // then takes a turn without running anyone and prints it.
+            let mut dump = false;
             if s.ticks >= FAIRNESS_TICKS {
                 s.ticks = 0;
                 if now() > s.last_poll {
                     s.poll(false);
+                    dump = s.dump_pending;
                 }
             }
-            if s.dump_pending {
+            if dump {
                 None
             } else {
                 match s.ready.pop_front() {
