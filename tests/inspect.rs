@@ -216,7 +216,10 @@ fn waiting_time_is_never_short() {
     let ms = named("napper").waiting_ms();
     assert!(ms + 1 >= waited, "reported {ms} ms after {waited} ms");
     assert!(ms < waited + 10_000);
-    assert!(named("napper").waiting_ms() >= ms, "waiting time only grows");
+    assert!(
+        named("napper").waiting_ms() >= ms,
+        "waiting time only grows"
+    );
     drop(c);
 }
 

@@ -221,7 +221,9 @@ fn spinning_function() -> u64 {
 }
 
 fn child_stall_sleep() {
-    stall_detector(100).unwrap();
+    // Well below the 200 ms sleep, so a monitor thread that wakes late on
+    // a busy machine still sees it.
+    stall_detector(60).unwrap();
     let parked = go(|| msleep(-1)).unwrap();
     // Sleeping in the reactor is not a stall.
     msleep(after(300)).unwrap();

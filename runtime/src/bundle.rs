@@ -88,7 +88,7 @@ impl Bundle {
         &self,
         stack_size: usize,
         at: &'static std::panic::Location<'static>,
-        name: Option<Box<str>>,
+        name: Option<Box<String>>,
         f: F,
     ) -> io::Result<()> {
         sched::spawn(stack_size, self.id, at, name, move |id, y: &Yld| {

@@ -84,7 +84,7 @@ where
 pub(crate) fn go_at<F, T>(
     stack_size: usize,
     at: &'static std::panic::Location<'static>,
-    name: Option<Box<str>>,
+    name: Option<Box<String>>,
     f: F,
 ) -> io::Result<Coroutine<T>>
 where
@@ -118,8 +118,6 @@ pub(crate) fn finish<T>(id: usize, y: &Yld, r: thread::Result<T>) {
         // SAFETY: no switch inside this block.
         let s = unsafe { s() };
         s.tasks[id].finished = true;
-        // SAFETY: `shared` lives as long as the scheduler.
-        unsafe { &*s.shared }.live_add(usize::MAX);
         if s.tasks[id].bundle != NONE {
             s.bundle_remove(id);
         }

@@ -34,7 +34,7 @@
 
 use std::backtrace::Backtrace;
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::io::{self, Write as _};
 use std::os::fd::RawFd;
@@ -116,8 +116,8 @@ impl Builder {
         b.go_at(size, Location::caller(), self.into_name(), f)
     }
 
-    fn into_name(self) -> Option<Box<str>> {
-        self.name.map(String::into_boxed_str)
+    fn into_name(self) -> Option<Box<String>> {
+        self.name.map(Box::new)
     }
 }
 
@@ -149,6 +149,46 @@ pub enum Wait {
     Blocking,
     /// Any other wait.
     Other,
+}
+
+/// A [`Wait`] packed into one word for the task (kind in the low byte,
+/// argument above), so the task stays small: one store per wait.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WaitCode(u64);
+
+impl WaitCode {
+    #[inline(always)]
+    pub(crate) fn pack(w: Wait) -> WaitCode {
+        let (kind, arg): (u64, u64) = match w {
+            Wait::Other => (0, 0),
+            Wait::FdIn(fd) => (1, fd as u32 as u64),
+            Wait::FdOut(fd) => (2, fd as u32 as u64),
+            Wait::Sleep => (3, 0),
+            Wait::Recv => (4, 0),
+            Wait::Send => (5, 0),
+            Wait::Choose(n) => (6, n as u64),
+            Wait::Join(id) => (7, id),
+            Wait::Bundle => (8, 0),
+            Wait::Blocking => (9, 0),
+        };
+        WaitCode(kind | arg << 8)
+    }
+
+    fn unpack(self) -> Wait {
+        let arg = self.0 >> 8;
+        match self.0 & 0xff {
+            1 => Wait::FdIn(arg as u32 as RawFd),
+            2 => Wait::FdOut(arg as u32 as RawFd),
+            3 => Wait::Sleep,
+            4 => Wait::Recv,
+            5 => Wait::Send,
+            6 => Wait::Choose(arg as usize),
+            7 => Wait::Join(arg),
+            8 => Wait::Bundle,
+            9 => Wait::Blocking,
+            _ => Wait::Other,
+        }
+    }
 }
 
 /// A coroutine's state, as [`CoroutineInfo::state`] reports it.
@@ -243,8 +283,18 @@ impl CoroutineInfo {
     }
 }
 
+/// Tasks queued to run. A task that is neither waiting nor queued nor
+/// current nor finished is beneath the current one on the stack: it called
+/// `go`, and the coroutine it started is running on top of it.
+fn queued(s: &Sched) -> HashSet<usize> {
+    s.ready
+        .iter()
+        .filter(|id| id & sched::DROP_TAG == 0)
+        .collect()
+}
+
 /// The state of task `id` as seen from the running task.
-fn state_of(s: &Sched, id: usize) -> (State, i64) {
+fn state_of(s: &Sched, queued: &HashSet<usize>, id: usize) -> (State, i64) {
     let t = &s.tasks[id];
     // The root can be current and waiting: the scheduler loop runs on its
     // stack (that is where a dump on a signal is taken).
@@ -257,25 +307,25 @@ fn state_of(s: &Sched, id: usize) -> (State, i64) {
         } else {
             s.timers.deadline_at(t.timer).unwrap_or(-1)
         };
-        let on = match t.wait {
+        let on = match t.wait.unpack() {
             Wait::Join(slab) => Wait::Join(s.tasks.get(slab as usize).map_or(0, |j| j.seq)),
             w => w,
         };
         let waited = (now() - t.since).max(0);
         return (State::Waiting { on, deadline }, waited);
     }
-    if t.starting {
-        return (State::Starting, 0);
+    if queued.contains(&id) {
+        return (State::Ready, 0);
     }
-    (State::Ready, 0)
+    (State::Starting, 0)
 }
 
-fn info_of(s: &Sched, id: usize) -> CoroutineInfo {
+fn info_of(s: &Sched, queued: &HashSet<usize>, id: usize) -> CoroutineInfo {
     let t = &s.tasks[id];
-    let (state, waiting_ms) = state_of(s, id);
+    let (state, waiting_ms) = state_of(s, queued, id);
     CoroutineInfo {
         id: t.seq,
-        name: t.name.as_deref().map(str::to_owned),
+        name: t.name.as_deref().cloned(),
         spawned_at: t.spawned_at,
         state,
         waiting_ms,
@@ -300,7 +350,11 @@ fn live_ids(s: &Sched) -> Vec<usize> {
 pub fn coroutines() -> Vec<CoroutineInfo> {
     // SAFETY: no switch while the reference lives.
     let s = unsafe { s() };
-    live_ids(s).into_iter().map(|id| info_of(s, id)).collect()
+    let q = queued(s);
+    live_ids(s)
+        .into_iter()
+        .map(|id| info_of(s, &q, id))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -336,7 +390,11 @@ pub fn counters() -> Counters {
     // SAFETY: `shared` lives as long as the scheduler.
     let sh = unsafe { &*s.shared };
     Counters {
-        coroutines: sh.live.load(Relaxed),
+        coroutines: s
+            .tasks
+            .iter()
+            .filter(|(id, t)| *id != ROOT && !t.finished)
+            .count(),
         switches: sh.switches.load(Relaxed),
         polls: s.polls,
         timers: s.timers.len(),
@@ -375,11 +433,11 @@ impl Shared {
         self.idle.store(idle, Relaxed);
     }
 
-    /// Adds `n` (which may wrap to subtract) to the live coroutine count.
+    /// Publishes how many coroutines the thread has (at every poll: the
+    /// monitor needs no more precision, and spawns pay nothing for it).
     #[inline]
-    pub(crate) fn live_add(&self, n: usize) {
-        self.live
-            .store(self.live.load(Relaxed).wrapping_add(n), Relaxed);
+    pub(crate) fn set_live(&self, n: usize) {
+        self.live.store(n, Relaxed);
     }
 }
 
@@ -619,13 +677,13 @@ fn trimmed(bt: &Backtrace) -> String {
 /// are suspended in the scheduler (not the caller, not the root, not one
 /// beneath the caller on the stack, not finished, not yet started), and
 /// never while the thread is unwinding a panic (no switch happens then).
-fn capturable(s: &Sched, id: usize) -> bool {
+fn capturable(s: &Sched, queued: &HashSet<usize>, id: usize) -> bool {
     let t = &s.tasks[id];
     !std::thread::panicking()
         && id != ROOT
         && id != s.current
         && !t.finished
-        && !t.starting
+        && (t.waiting || queued.contains(&id))
         && t.co.is_some()
         && !t.yielder.is_null()
 }
@@ -649,14 +707,17 @@ fn dump_text() -> String {
         // SAFETY: no switch while the reference lives.
         let s = unsafe { s() };
         let ids = live_ids(s);
+        let q = queued(s);
         // States first: capturing and symbolizing take time that the
         // coroutines' waiting times must not include.
-        let states: Vec<(State, i64)> = ids.iter().map(|&id| state_of(s, id)).collect();
+        let states: Vec<(State, i64)> = ids.iter().map(|&id| state_of(s, &q, id)).collect();
         (ids, s.current, states)
     };
-    let root = {
+    let (root, q) = {
         // SAFETY: no switch while the reference lives.
-        root_state(unsafe { s() })
+        let s = unsafe { s() };
+        let q = queued(s);
+        (state_of(s, &q, ROOT), q)
     };
     // Capture every suspended coroutine's stack, on its own stack.
     let mut ctx = CaptureCtx::default();
@@ -664,7 +725,7 @@ fn dump_text() -> String {
     let prev = CAPTURE_CTX.with(|c| c.replace(&mut ctx));
     for &id in &ids {
         // SAFETY: no switch while the reference lives.
-        if !capturable(unsafe { s() }, id) {
+        if !capturable(unsafe { s() }, &q, id) {
             which.push(None);
             continue;
         }
@@ -708,7 +769,7 @@ fn dump_text() -> String {
         match (w, id == cur) {
             (_, true) => out.push_str(&here_text),
             (Some(i), _) => out.push_str(&texts[*i]),
-            (None, _) if t.starting => {
+            (None, _) if state == State::Starting => {
                 out.push_str("      (beneath the running coroutine: not captured)\n")
             }
             (None, _) if std::thread::panicking() => {
@@ -718,11 +779,6 @@ fn dump_text() -> String {
         }
     }
     out
-}
-
-/// The root's state: it waits while the scheduler loop runs on its stack.
-fn root_state(s: &Sched) -> (State, i64) {
-    state_of(s, ROOT)
 }
 
 fn for_ms(ms: i64) -> String {

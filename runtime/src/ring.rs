@@ -28,6 +28,12 @@ impl Ring {
         self.len
     }
 
+    /// The queued ids, oldest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let mask = self.buf.len() - 1;
+        (0..self.len).map(move |i| self.buf[(self.head + i) & mask])
+    }
+
     /// Appends `id`.
     #[inline(always)]
     pub(crate) fn push_back(&mut self, id: usize) {

@@ -21,7 +21,7 @@ use std::ptr::{self, NonNull};
 use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
-use crate::inspect::{self, Shared, Wait};
+use crate::inspect::{self, Shared, Wait, WaitCode};
 use crate::reactor::Reactor;
 use crate::ring::Ring;
 use crate::stack::{self, CoSlot, StackPool};
@@ -100,26 +100,31 @@ pub(crate) struct Task {
     pub(crate) seq: u64,
     /// Where `go` (or `Builder::go`, `Bundle::go`) was called.
     pub(crate) spawned_at: &'static std::panic::Location<'static>,
-    /// The name given with [`Builder::name`](crate::Builder::name).
-    pub(crate) name: Option<Box<str>>,
+    /// The name given with [`Builder::name`](crate::Builder::name) (a thin
+    /// pointer: the task stays small).
+    pub(crate) name: Option<Box<String>>,
     /// What the current (or last) wait is for; meaningful while `waiting`.
-    pub(crate) wait: Wait,
+    pub(crate) wait: WaitCode,
     /// When the current wait began, on the scheduler's coarse clock.
     pub(crate) since: i64,
-    /// In `go`, running the coroutine it has just started (so its stack is
-    /// in use beneath that coroutine's, not suspended).
-    pub(crate) starting: bool,
 }
 
 impl Task {
-    fn new(co: Option<NonNull<CoSlot>>, detached: bool, bundle: usize) -> Task {
+    #[inline]
+    fn new(
+        co: Option<NonNull<CoSlot>>,
+        detached: bool,
+        bundle: usize,
+        seq: u64,
+        spawned_at: &'static std::panic::Location<'static>,
+        name: Option<Box<String>>,
+    ) -> Task {
         Task {
-            seq: 0,
-            spawned_at: std::panic::Location::caller(),
-            name: None,
-            wait: Wait::Other,
+            seq,
+            spawned_at,
+            name,
+            wait: WaitCode::pack(Wait::Other),
             since: 0,
-            starting: false,
             co,
             yielder: ptr::null(),
             waiting: false,
@@ -257,7 +262,14 @@ impl Drop for Sched {
 fn init() -> *mut Sched {
     stack::install_overflow_handler();
     let mut tasks = Slab::with_capacity(64);
-    let root = tasks.insert(Task::new(None, false, NONE));
+    let root = tasks.insert(Task::new(
+        None,
+        false,
+        NONE,
+        0,
+        std::panic::Location::caller(),
+        None,
+    ));
     debug_assert_eq!(root, ROOT);
     let s = Box::new(Sched {
         tasks,
@@ -368,6 +380,8 @@ impl Sched {
             0
         };
         self.polls += 1;
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*self.shared }.set_live(self.tasks.len() - 1);
         if self.dump_fd == -1 && inspect::dump_signal_enabled() {
             inspect::register_dump_fd(self);
         }
@@ -484,7 +498,7 @@ pub(crate) fn wait_on(what: Wait, deadline: i64, cancellable: bool) -> i32 {
         let t = &mut s.tasks[cur];
         t.waiting = true;
         t.cancellable = cancellable;
-        t.wait = what;
+        t.wait = WaitCode::pack(what);
         t.since = since;
     }
     switch_out(cur);
@@ -604,7 +618,7 @@ pub(crate) fn spawn(
     stack_size: usize,
     bundle: usize,
     spawned_at: &'static std::panic::Location<'static>,
-    name: Option<Box<str>>,
+    name: Option<Box<String>>,
     body: impl FnOnce(usize, &Yld) + 'static,
 ) -> std::io::Result<usize> {
     let id = {
@@ -614,14 +628,15 @@ pub(crate) fn spawn(
             return Err(crate::error::errno(libc::ECANCELED));
         }
         let slot = s.stacks.get(stack_size)?;
-        let mut task = Task::new(Some(slot), bundle != NONE, bundle);
         s.last_seq += 1;
-        task.seq = s.last_seq;
-        task.spawned_at = spawned_at;
-        task.name = name;
-        let id = s.tasks.insert(task);
-        // SAFETY: `shared` lives as long as the scheduler.
-        unsafe { &*s.shared }.live_add(1);
+        let id = s.tasks.insert(Task::new(
+            Some(slot),
+            bundle != NONE,
+            bundle,
+            s.last_seq,
+            spawned_at,
+            name,
+        ));
         if bundle != NONE {
             s.bundle_add(bundle, id);
         }
@@ -631,13 +646,8 @@ pub(crate) fn spawn(
             s.ready.push_back(id);
             return Ok(id);
         }
-        let cur = s.current;
-        s.tasks[cur].starting = true;
-        (id, cur)
+        id
     };
-    let (id, parent) = id;
     resume(id, RESUME);
-    // SAFETY: no switch while the reference lives.
-    unsafe { s() }.tasks[parent].starting = false;
     Ok(id)
 }
