@@ -77,24 +77,24 @@
 mod sys;
 
 mod addr;
-mod bytestream;
 mod close;
 mod connect;
+mod cred;
 mod fdpass;
-mod heap;
 mod listener;
 mod pair;
 mod stream;
 
 pub use close::{ipc_close, ipc_done};
 pub use connect::{ipc_connect, ipc_connect_mem};
+pub use cred::PeerCred;
 pub use dill_runtime::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use fdpass::{ipc_recvfd, ipc_sendfd};
 pub use listener::{
     ipc_accept, ipc_accept_mem, ipc_listen, ipc_listen_mem, IpcListener, IpcListenerMem,
 };
 pub use pair::{ipc_fromfd, ipc_pair, ipc_pair_mem};
-pub use stream::{IpcMem, IpcStream};
+pub use stream::{IpcMem, IpcReadHalf, IpcStream, IpcWriteHalf};
 
 /// Size in bytes of the memory an IPC stream lives in: `size_of::<IpcMem>()`.
 pub const IPC_SIZE: usize = std::mem::size_of::<IpcMem>();

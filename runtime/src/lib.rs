@@ -56,6 +56,7 @@ mod msgstream;
 mod reactor;
 mod ring;
 mod sched;
+pub mod sock;
 mod stack;
 mod time;
 mod timer;
