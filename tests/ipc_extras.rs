@@ -117,7 +117,11 @@ fn sendfd_of_a_bad_descriptor_leaves_the_stream_usable() {
     // SAFETY: deliberately a descriptor that is not open, to provoke EBADF;
     // the borrowed value is only passed to sendmsg.
     let bad = unsafe { BorrowedFd::borrow_raw(0x3fff_fff0) };
-    assert_errno(ipc_sendfd(&mut a, bad, after(10_000)), libc::EBADF, "sendfd");
+    assert_errno(
+        ipc_sendfd(&mut a, bad, after(10_000)),
+        libc::EBADF,
+        "sendfd",
+    );
     // Nothing was sent and nothing is broken: bytes and descriptors still
     // flow, in step.
     bsend(&mut a, b"ok", -1).unwrap();

@@ -95,7 +95,11 @@ fn second_concurrent_writer_gets_ebusy() {
             .unwrap(),
         );
     }
-    assert_errno(results.recv(after(10_000)).unwrap(), libc::EBUSY, "second writer");
+    assert_errno(
+        results.recv(after(10_000)).unwrap(),
+        libc::EBUSY,
+        "second writer",
+    );
     let mut sink = vec![0u8; N];
     brecv(&mut b, &mut sink, after(20_000)).unwrap();
     results.recv(after(20_000)).unwrap().unwrap();
@@ -131,7 +135,11 @@ fn wrong_direction_is_enotsup() {
     let (mut rx, mut tx) = a.split();
     assert_errno(bsend(&mut rx, b"x", -1), libc::ENOTSUP, "send on read half");
     let mut buf = [0u8; 1];
-    assert_errno(brecv(&mut tx, &mut buf, -1), libc::ENOTSUP, "recv on write half");
+    assert_errno(
+        brecv(&mut tx, &mut buf, -1),
+        libc::ENOTSUP,
+        "recv on write half",
+    );
     assert_errno(
         bsendl(&mut rx, &[std::io::IoSlice::new(b"x")], -1),
         libc::ENOTSUP,

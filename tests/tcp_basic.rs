@@ -154,7 +154,11 @@ fn done_half_closes_and_the_other_direction_works() {
     brecv(&mut s, &mut buf, after(10_000)).unwrap();
     assert_errno(brecv(&mut s, &mut buf, after(10_000)), libc::EPIPE, "eof");
     // EOF stays EOF.
-    assert_errno(brecv(&mut s, &mut buf, after(10_000)), libc::EPIPE, "eof again");
+    assert_errno(
+        brecv(&mut s, &mut buf, after(10_000)),
+        libc::EPIPE,
+        "eof again",
+    );
     bsend(&mut s, b"rep", -1).unwrap();
     brecv(&mut c, &mut buf, after(10_000)).unwrap();
     assert_eq!(&buf, b"rep");
@@ -217,8 +221,16 @@ fn reset_peer_is_econnreset_and_stays_broken() {
     brecv(&mut s, &mut one, after(10_000)).unwrap();
     drop(s);
     let mut buf = [0u8; 8];
-    assert_errno(brecv(&mut c, &mut buf, after(10_000)), libc::ECONNRESET, "recv");
-    assert_errno(brecv(&mut c, &mut buf, after(10_000)), libc::ECONNRESET, "again");
+    assert_errno(
+        brecv(&mut c, &mut buf, after(10_000)),
+        libc::ECONNRESET,
+        "recv",
+    );
+    assert_errno(
+        brecv(&mut c, &mut buf, after(10_000)),
+        libc::ECONNRESET,
+        "again",
+    );
     // Sending to a reset peer: ECONNRESET, never SIGPIPE.
     let mut res = Ok(());
     for _ in 0..100 {
@@ -287,7 +299,11 @@ fn split_halves_move_into_coroutines_and_a_second_reader_is_ebusy() {
             .unwrap(),
         );
     }
-    assert_errno(results.recv(after(10_000)).unwrap(), libc::EBUSY, "second reader");
+    assert_errno(
+        results.recv(after(10_000)).unwrap(),
+        libc::EBUSY,
+        "second reader",
+    );
     let writer = go(move || -> std::io::Result<()> {
         bsend(&mut tx, b"out", after(10_000))?;
         assert_eq!(errno(brecv(&mut tx, &mut [0u8; 1], 0)), libc::ENOTSUP);
@@ -304,7 +320,11 @@ fn split_halves_move_into_coroutines_and_a_second_reader_is_ebusy() {
     for r in readers {
         r.join(-1).unwrap();
     }
-    assert_errno(bsend(&mut &*rx, b"x", -1), libc::ENOTSUP, "send on read half");
+    assert_errno(
+        bsend(&mut &*rx, b"x", -1),
+        libc::ENOTSUP,
+        "send on read half",
+    );
 }
 
 #[test]

@@ -43,7 +43,11 @@ fn full_listener() -> (TcpListener<'static>, SocketAddr, Vec<TcpStream<'static>>
 #[test]
 fn connect_refused() {
     let addr = dead_port();
-    assert_errno(tcp_connect(addr, after(10_000)), libc::ECONNREFUSED, "connect");
+    assert_errno(
+        tcp_connect(addr, after(10_000)),
+        libc::ECONNREFUSED,
+        "connect",
+    );
     let mut mem = TcpMem::new();
     assert_errno(
         tcp_connect_mem(addr, &mut mem, after(10_000)),
@@ -59,7 +63,11 @@ fn connect_to_a_peer_that_never_answers_times_out() {
     assert_errno(tcp_connect(addr, d), libc::ETIMEDOUT, "connect");
     assert!(now() >= d, "woke early");
     let mut mem = TcpMem::new();
-    assert_errno(tcp_connect_mem(addr, &mut mem, 0), libc::ETIMEDOUT, "deadline 0");
+    assert_errno(
+        tcp_connect_mem(addr, &mut mem, 0),
+        libc::ETIMEDOUT,
+        "deadline 0",
+    );
 }
 
 #[test]
@@ -105,14 +113,22 @@ fn accept_times_out_and_is_cancelled() {
     assert_errno(tcp_accept(&l, d), libc::ETIMEDOUT, "accept");
     assert!(now() >= d);
     let mut mem = TcpMem::new();
-    assert_errno(tcp_accept_mem(&l, &mut mem, 0), libc::ETIMEDOUT, "deadline 0");
+    assert_errno(
+        tcp_accept_mem(&l, &mut mem, 0),
+        libc::ETIMEDOUT,
+        "deadline 0",
+    );
     let l = std::rc::Rc::new(l);
     let seen = std::rc::Rc::new(std::cell::Cell::new(0));
     let (l2, s2) = (l.clone(), seen.clone());
     let co = go(move || s2.set(errno(tcp_accept(&l2, -1)))).unwrap();
     yield_now().unwrap();
     // A second acceptor while the first waits: EBUSY.
-    assert_errno(tcp_accept(&l, after(10_000)), libc::EBUSY, "second acceptor");
+    assert_errno(
+        tcp_accept(&l, after(10_000)),
+        libc::EBUSY,
+        "second acceptor",
+    );
     drop(co);
     assert_eq!(seen.get(), libc::ECANCELED);
     // The listener still works.
@@ -127,7 +143,11 @@ fn listen_address_in_use() {
     let addr = l.local_addr().unwrap();
     assert_errno(tcp_listen(addr, 4), libc::EADDRINUSE, "listen");
     let mut mem = TcpListenerMem::new();
-    assert_errno(tcp_listen_mem(addr, &mut mem, 4), libc::EADDRINUSE, "listen_mem");
+    assert_errno(
+        tcp_listen_mem(addr, &mut mem, 4),
+        libc::EADDRINUSE,
+        "listen_mem",
+    );
 }
 
 #[test]
@@ -161,14 +181,30 @@ fn bad_input_is_einval() {
     let mut mem = TcpMem::new();
     let port0: SocketAddr = "127.0.0.1:0".parse().unwrap();
     assert_errno(tcp_connect(port0, after(1000)), libc::EINVAL, "port 0");
-    assert_errno(tcp_connect_mem(port0, &mut mem, after(1000)), libc::EINVAL, "port 0 mem");
+    assert_errno(
+        tcp_connect_mem(port0, &mut mem, after(1000)),
+        libc::EINVAL,
+        "port 0 mem",
+    );
     assert_errno(tcp_connect(addr, -2), libc::EINVAL, "connect deadline");
-    assert_errno(tcp_connect_mem(addr, &mut mem, i64::MIN), libc::EINVAL, "deadline mem");
+    assert_errno(
+        tcp_connect_mem(addr, &mut mem, i64::MIN),
+        libc::EINVAL,
+        "deadline mem",
+    );
     assert_errno(tcp_listen(loopback(), -1), libc::EINVAL, "backlog");
     let mut lm = TcpListenerMem::new();
-    assert_errno(tcp_listen_mem(loopback(), &mut lm, i32::MIN), libc::EINVAL, "backlog mem");
+    assert_errno(
+        tcp_listen_mem(loopback(), &mut lm, i32::MIN),
+        libc::EINVAL,
+        "backlog mem",
+    );
     assert_errno(tcp_accept(&l, -2), libc::EINVAL, "accept deadline");
-    assert_errno(tcp_accept_mem(&l, &mut mem, -7), libc::EINVAL, "accept_mem deadline");
+    assert_errno(
+        tcp_accept_mem(&l, &mut mem, -7),
+        libc::EINVAL,
+        "accept_mem deadline",
+    );
     // Nothing was consumed by the refusals: a connection still goes through.
     let _c = tcp_connect(addr, after(10_000)).unwrap();
     tcp_accept(&l, after(10_000)).unwrap();
@@ -200,13 +236,25 @@ fn fromfd_rejects_what_is_not_a_tcp_stream() {
     let udp = UdpSocket::bind(loopback()).unwrap();
     assert_errno(tcp_fromfd(OwnedFd::from(udp)), libc::EINVAL, "UDP");
     let udp = UdpSocket::bind(loopback()).unwrap();
-    assert_errno(tcp_listener_fromfd(OwnedFd::from(udp)), libc::EINVAL, "UDP (listener)");
+    assert_errno(
+        tcp_listener_fromfd(OwnedFd::from(udp)),
+        libc::EINVAL,
+        "UDP (listener)",
+    );
     // A listener is not a stream, and a stream is not a listener.
     let l = StdListener::bind(loopback()).unwrap();
     let addr = l.local_addr().unwrap();
     let c = std::net::TcpStream::connect(addr).unwrap();
-    assert_errno(tcp_fromfd(OwnedFd::from(l)), libc::EINVAL, "listener as stream");
-    assert_errno(tcp_listener_fromfd(OwnedFd::from(c)), libc::EINVAL, "stream as listener");
+    assert_errno(
+        tcp_fromfd(OwnedFd::from(l)),
+        libc::EINVAL,
+        "listener as stream",
+    );
+    assert_errno(
+        tcp_listener_fromfd(OwnedFd::from(c)),
+        libc::EINVAL,
+        "stream as listener",
+    );
     // An unconnected TCP socket.
     // SAFETY: socket() takes no pointers.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };

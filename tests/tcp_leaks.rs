@@ -38,7 +38,11 @@ fn no_path_leaks_descriptors() {
     };
     no_leak("connect and listen errors", || {
         let mut mem = TcpMem::new();
-        assert_errno(tcp_connect(dead, after(10_000)), libc::ECONNREFUSED, "refused");
+        assert_errno(
+            tcp_connect(dead, after(10_000)),
+            libc::ECONNREFUSED,
+            "refused",
+        );
         assert_errno(
             tcp_connect_mem(dead, &mut mem, after(10_000)),
             libc::ECONNREFUSED,
@@ -107,7 +111,11 @@ fn no_path_leaks_descriptors() {
         .unwrap();
         yield_now().unwrap();
         drop(co);
-        assert_errno(tcp_close(c, after(10_000)), libc::ECONNRESET, "inbound broken");
+        assert_errno(
+            tcp_close(c, after(10_000)),
+            libc::ECONNRESET,
+            "inbound broken",
+        );
         let c = tcp_connect(addr, after(10_000)).unwrap();
         let (_s, _) = tcp_accept(&l, after(10_000)).unwrap();
         assert_errno(tcp_close(c, 0), libc::ETIMEDOUT, "close timeout");

@@ -92,7 +92,10 @@ fn main() {
     alloc_counter::fail_in(1);
     enomem("tcp_connect", tcp_connect(paddr, after(10_000)).map(drop));
     alloc_counter::fail_in(1);
-    enomem("tcp_listen", tcp_listen("127.0.0.1:0".parse().unwrap(), 4).map(drop));
+    enomem(
+        "tcp_listen",
+        tcp_listen("127.0.0.1:0".parse().unwrap(), 4).map(drop),
+    );
     let queued = tcp_connect(paddr, after(10_000)).unwrap();
     let fds_queued = fd_count();
     alloc_counter::fail_in(1);

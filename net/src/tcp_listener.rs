@@ -166,7 +166,10 @@ pub fn tcp_listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener<'sta
 fn accept(l: &TcpListener<'_>, deadline: i64) -> io::Result<(OwnedFd, SocketAddr)> {
     let mut raw = RawAddr::empty();
     let (ss, len) = raw.as_mut();
-    let (fd, n) = l.core.accept(Some(ss), deadline).map_err(enobufs_is_enomem)?;
+    let (fd, n) = l
+        .core
+        .accept(Some(ss), deadline)
+        .map_err(enobufs_is_enomem)?;
     *len = n;
     Ok((fd, raw.to_socket_addr()?))
 }

@@ -110,8 +110,7 @@ impl RawAddr {
             libc::AF_INET6 if self.len as usize >= mem::size_of::<libc::sockaddr_in6>() => {
                 // SAFETY: the family says the storage holds a sockaddr_in6.
                 let sin6 = unsafe {
-                    &*(&self.storage as *const libc::sockaddr_storage)
-                        .cast::<libc::sockaddr_in6>()
+                    &*(&self.storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
                 };
                 Ok(SocketAddr::V6(SocketAddrV6::new(
                     Ipv6Addr::from(sin6.sin6_addr.s6_addr),
@@ -171,7 +170,10 @@ mod tests {
             assert_eq!(RawAddr::new(&a).to_socket_addr().unwrap(), a);
         }
         assert_eq!(
-            RawAddr::empty().to_socket_addr().unwrap_err().raw_os_error(),
+            RawAddr::empty()
+                .to_socket_addr()
+                .unwrap_err()
+                .raw_os_error(),
             Some(libc::EAFNOSUPPORT)
         );
     }

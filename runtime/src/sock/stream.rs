@@ -2,7 +2,6 @@
 //! ([`StreamMem`]), its handle ([`Stream`]), the send/receive loops, the
 //! half-close and the orderly close, and the split into two directions.
 
-use std::cell::Cell;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::marker::PhantomData;
@@ -46,23 +45,23 @@ const IOV_WINDOW: usize = 64;
 /// `TcpMem`); the `_mem` constructors build a [`Stream`] in it, the others
 /// in a [`HeapSlot`].
 pub struct StreamMem {
-    fd: Cell<RawFd>,
+    fd: RawFd,
     /// The other end, when it is known to live on this thread (IPC pairs),
     /// else -1. Used only to wake its waiters directly.
-    peer: Cell<RawFd>,
-    state: Cell<u8>,
+    peer: RawFd,
+    state: u8,
     /// Live handles: 1 for a whole stream, 2 once split.
-    handles: Cell<u8>,
+    handles: u8,
 }
 
 impl StreamMem {
     /// Fresh, unused stream memory.
     pub const fn new() -> StreamMem {
         StreamMem {
-            fd: Cell::new(-1),
-            peer: Cell::new(-1),
-            state: Cell::new(0),
-            handles: Cell::new(0),
+            fd: -1,
+            peer: -1,
+            state: 0,
+            handles: 0,
         }
     }
 }
@@ -76,10 +75,10 @@ impl Default for StreamMem {
 impl fmt::Debug for StreamMem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamMem")
-            .field("fd", &self.fd.get())
-            .field("peer", &self.peer.get())
-            .field("state", &format_args!("{:#04x}", self.state.get()))
-            .field("handles", &self.handles.get())
+            .field("fd", &self.fd)
+            .field("peer", &self.peer)
+            .field("state", &format_args!("{:#04x}", self.state))
+            .field("handles", &self.handles)
             .finish()
     }
 }
@@ -88,7 +87,9 @@ impl fmt::Debug for StreamMem {
 /// [`StreamMem`]: the whole stream, or one direction of it after
 /// [`split`](Stream::split).
 ///
-/// Every operation takes `&self`: the state lives in `Cell`s, the handle is
+/// Every operation takes `&self`: the state is read and written through
+/// the handle's raw pointer, never through a reference held across a call,
+/// and the handle is
 /// `!Send` and `!Sync`, so coroutines of one thread may share it (one
 /// receiver and one sender at a time; a second one gets `EBUSY`, as
 /// libdill's `rbusy`/`sbusy`).
@@ -111,10 +112,10 @@ impl<'m> Stream<'m> {
     /// Builds a stream for the connected socket `fd` in caller memory.
     /// `fd` must be non-blocking.
     pub fn in_mem(mem: &'m mut StreamMem, fd: OwnedFd) -> Stream<'m> {
-        mem.fd.set(fd.into_raw_fd());
-        mem.peer.set(-1);
-        mem.state.set(0);
-        mem.handles.set(1);
+        mem.fd = fd.into_raw_fd();
+        mem.peer = -1;
+        mem.state = 0;
+        mem.handles = 1;
         Stream {
             mem: NonNull::from(mem),
             owned: false,
@@ -125,19 +126,50 @@ impl<'m> Stream<'m> {
         }
     }
 
+    /// The memory, as a raw pointer: all handles of one socket share it,
+    /// so no reference to it is ever kept.
     #[inline]
-    fn mem(&self) -> &StreamMem {
+    fn raw(&self) -> *mut StreamMem {
+        self.mem.as_ptr()
+    }
+
+    #[inline]
+    fn get_fd(&self) -> RawFd {
         // SAFETY: `mem` points to a `StreamMem` that lives at least as long
-        // as `'m` (borrowed) or until the last handle drops (owned); all
-        // its fields are `Cell`s and the handle is `!Sync`, so shared
-        // access from this thread is sound.
-        unsafe { self.mem.as_ref() }
+        // as `'m` (borrowed) or until the last handle drops (owned). It is
+        // only accessed through the handles of this socket, one field
+        // access at a time, on this thread (handles are `!Send`/`!Sync`).
+        unsafe { (*self.raw()).fd }
+    }
+
+    #[inline]
+    fn set_fd(&self, fd: RawFd) -> RawFd {
+        // SAFETY: as in `get_fd`.
+        unsafe { std::ptr::replace(std::ptr::addr_of_mut!((*self.raw()).fd), fd) }
+    }
+
+    #[inline]
+    fn peer(&self) -> RawFd {
+        // SAFETY: as in `get_fd`.
+        unsafe { (*self.raw()).peer }
+    }
+
+    #[inline]
+    fn handles(&self) -> u8 {
+        // SAFETY: as in `get_fd`.
+        unsafe { (*self.raw()).handles }
+    }
+
+    #[inline]
+    fn set_handles(&self, n: u8) {
+        // SAFETY: as in `get_fd`.
+        unsafe { (*self.raw()).handles = n }
     }
 
     /// The socket's descriptor (-1 once it has been taken out).
     #[inline]
     pub fn fd(&self) -> RawFd {
-        self.mem().fd.get()
+        self.get_fd()
     }
 
     /// Whether the memory is a heap slot owned by the handles.
@@ -148,28 +180,30 @@ impl<'m> Stream<'m> {
     /// The state bits ([`RBUSY`], [`INDONE`], …).
     #[inline]
     pub fn state(&self) -> u8 {
-        self.mem().state.get()
+        // SAFETY: as in `get_fd`.
+        unsafe { (*self.raw()).state }
     }
 
     /// Sets state bits.
     #[inline]
     pub fn set(&self, bits: u8) {
-        let c = &self.mem().state;
-        c.set(c.get() | bits);
+        // SAFETY: as in `get_fd`.
+        unsafe { (*self.raw()).state |= bits }
     }
 
     /// Clears state bits.
     #[inline]
     pub fn clear(&self, bits: u8) {
-        let c = &self.mem().state;
-        c.set(c.get() & !bits);
+        // SAFETY: as in `get_fd`.
+        unsafe { (*self.raw()).state &= !bits }
     }
 
     /// Records that the other end of the connection is `peer`, a socket
     /// owned by a stream of this thread, whose waiters this stream then
     /// wakes directly.
     pub fn set_peer(&self, peer: RawFd) {
-        self.mem().peer.set(peer);
+        // SAFETY: as in `get_fd`.
+        unsafe { (*self.raw()).peer = peer }
     }
 
     /// We have just made the peer readable (sent data, a descriptor, or the
@@ -178,7 +212,7 @@ impl<'m> Stream<'m> {
     /// reactor's next poll.
     #[inline]
     pub fn wake_peer_reader(&self) {
-        let peer = self.mem().peer.get();
+        let peer = self.peer();
         if peer >= 0 {
             crate::fdwake_in(peer);
             self.set(SENT);
@@ -201,7 +235,7 @@ impl<'m> Stream<'m> {
     /// a coroutine of this thread blocked sending on it.
     #[inline]
     pub fn wake_peer_writer(&self) {
-        let peer = self.mem().peer.get();
+        let peer = self.peer();
         if peer >= 0 {
             crate::fdwake_out(peer);
         }
@@ -281,9 +315,7 @@ impl<'m> Stream<'m> {
                 r
             }
             Some(libc::EINTR) => Ok(()),
-            Some(libc::ECONNRESET | libc::ENOTCONN | libc::ETIMEDOUT) => {
-                Err(err(libc::ECONNRESET))
-            }
+            Some(libc::ECONNRESET | libc::ENOTCONN | libc::ETIMEDOUT) => Err(err(libc::ECONNRESET)),
             _ => Err(e),
         };
         if res.is_err() {
@@ -572,8 +604,7 @@ impl<'m> Stream<'m> {
     /// same socket, which is closed when both are dropped.
     pub fn split(self) -> (Stream<'m>, Stream<'m>) {
         let this = ManuallyDrop::new(self);
-        let handles = &this.mem().handles;
-        handles.set(handles.get() + 1);
+        this.set_handles(this.handles() + 1);
         let half = |no_send, no_recv| Stream {
             mem: this.mem,
             owned: this.owned,
@@ -594,8 +625,7 @@ impl<'m> Stream<'m> {
             return Err((a, b));
         }
         let b = ManuallyDrop::new(b);
-        let handles = &a.mem().handles;
-        handles.set(handles.get() - 1);
+        a.set_handles(a.handles() - 1);
         let mut a = a;
         a.no_send &= b.no_send;
         a.no_recv &= b.no_recv;
@@ -607,7 +637,7 @@ impl<'m> Stream<'m> {
     /// socket stays open, owned by the caller. Other handles of the same
     /// socket (split halves) see a closed descriptor (`EBADF`).
     pub fn into_fd(self) -> OwnedFd {
-        let fd = self.mem().fd.replace(-1);
+        let fd = self.set_fd(-1);
         crate::fdclean(fd);
         drop(self);
         // SAFETY: the stream owned `fd` (a valid, open descriptor) and has
@@ -617,7 +647,7 @@ impl<'m> Stream<'m> {
 
     /// Closes the socket now. Idempotent.
     fn close_now(&self) {
-        let fd = self.mem().fd.replace(-1);
+        let fd = self.set_fd(-1);
         if fd >= 0 {
             close_waited(fd);
             // The peer now sees the end of stream (or a reset).
@@ -653,9 +683,8 @@ impl Stream<'static> {
 
 impl Drop for Stream<'_> {
     fn drop(&mut self) {
-        let handles = &self.mem().handles;
-        let left = handles.get() - 1;
-        handles.set(left);
+        let left = self.handles() - 1;
+        self.set_handles(left);
         if left != 0 {
             return;
         }

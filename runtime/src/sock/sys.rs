@@ -147,7 +147,13 @@ pub fn sock_kind(fd: RawFd) -> io::Result<SockKind> {
     let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: `ss` and `len` are valid for writes, `len` is `ss`'s size.
-    cvt(unsafe { libc::getsockname(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) })?;
+    cvt(unsafe {
+        libc::getsockname(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
     Ok(SockKind {
         family: libc::c_int::from(ss.ss_family),
         ty: sockopt_int(fd, libc::SO_TYPE)?,
@@ -161,7 +167,13 @@ pub fn check_connected(fd: RawFd) -> io::Result<()> {
     let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: `ss` and `len` are valid for writes, `len` is `ss`'s size.
-    cvt(unsafe { libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) })?;
+    cvt(unsafe {
+        libc::getpeername(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    })?;
     Ok(())
 }
 
@@ -266,7 +278,10 @@ mod tests {
         assert!(check_deadline(-1).is_ok());
         assert!(check_deadline(0).is_ok());
         assert!(check_deadline(12345).is_ok());
-        assert_eq!(check_deadline(-2).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(
+            check_deadline(-2).unwrap_err().raw_os_error(),
+            Some(libc::EINVAL)
+        );
         assert_eq!(
             check_deadline(i64::MIN).unwrap_err().raw_os_error(),
             Some(libc::EINVAL)
