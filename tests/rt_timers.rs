@@ -187,14 +187,24 @@ fn far_future_deadline_does_not_overflow() {
 #[test]
 fn deadline_reached_while_running_is_not_early() {
     // A sleeper whose deadline passes while another coroutine hogs the CPU
-    // wakes after it, never before.
-    let d = after(5);
-    let h = go(move || {
-        msleep(d).unwrap();
-        now()
-    })
-    .unwrap();
-    let spin_until = after(15);
-    while now() < spin_until {}
-    assert!(h.join(-1).unwrap() >= spin_until);
+    // wakes after it, never before. The sleeper must really be asleep (its
+    // timer armed) when the hogging starts: if its deadline had passed
+    // already while it was being started (a very slow machine), it finished
+    // at once and the run shows nothing, so try again with a later deadline.
+    for ms in [5, 50, 500, 5000] {
+        let d = after(ms);
+        let h = go(move || {
+            msleep(d).unwrap();
+            now()
+        })
+        .unwrap();
+        if h.is_finished() {
+            continue;
+        }
+        let spin_until = d + 10;
+        while now() < spin_until {}
+        assert!(h.join(-1).unwrap() >= spin_until);
+        return;
+    }
+    panic!("the sleeper never waited: its deadline passed before it slept, four times");
 }
