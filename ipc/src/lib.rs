@@ -45,8 +45,7 @@
 //! ## Example
 //!
 //! ```
-//! use dill_ipc::{brecv, bsend, ipc_accept, ipc_connect, ipc_listen};
-//! use dill_runtime::{go, now};
+//! use dill::*;
 //!
 //! let path = std::env::temp_dir().join(format!("dill-ipc-lib-{}.sock", std::process::id()));
 //! let _ = std::fs::remove_file(&path);
@@ -57,10 +56,10 @@
 //!     brecv(&mut s, &mut buf, -1)?;
 //!     bsend(&mut s, &buf, -1)
 //! })?;
-//! let mut c = ipc_connect(&path, now() + 1000)?;
+//! let mut c = ipc_connect(&path, after(1000))?;
 //! bsend(&mut c, b"hello", -1)?;
 //! let mut buf = [0u8; 5];
-//! brecv(&mut c, &mut buf, now() + 1000)?;
+//! brecv(&mut c, &mut buf, after(1000))?;
 //! assert_eq!(&buf, b"hello");
 //! server.join(-1)??;
 //! std::fs::remove_file(&path)?;

@@ -48,7 +48,7 @@ impl fmt::Debug for IpcListenerMem {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
-/// assert_send::<dill_ipc::IpcListener<'static>>();
+/// assert_send::<dill::IpcListener<'static>>();
 /// ```
 pub struct IpcListener<'m> {
     core: Listener<'m>,

@@ -67,12 +67,12 @@ impl fmt::Debug for IpcMem {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
-/// assert_send::<dill_ipc::IpcStream<'static>>();
+/// assert_send::<dill::IpcStream<'static>>();
 /// ```
 ///
 /// ```compile_fail
 /// fn assert_sync<T: Sync>() {}
-/// assert_sync::<dill_ipc::IpcStream<'static>>();
+/// assert_sync::<dill::IpcStream<'static>>();
 /// ```
 pub struct IpcStream<'m> {
     pub(crate) core: Stream<'m>,
