@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use crate::coroutine::finish;
 use crate::error::{errno, wait_result};
-use crate::inspect::{self, Wait};
+use crate::inspect::{self, Name, Wait};
 use crate::sched::{self, s, wait_on, BundleState, Yld};
 use crate::stack::DEFAULT_STACK_SIZE;
 use crate::time;
@@ -88,7 +88,7 @@ impl Bundle {
         &self,
         stack_size: usize,
         at: &'static std::panic::Location<'static>,
-        name: Option<Box<String>>,
+        name: Option<Name>,
         f: F,
     ) -> io::Result<()> {
         sched::spawn(stack_size, self.id, at, name, move |id, y: &Yld| {

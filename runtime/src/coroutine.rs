@@ -8,7 +8,7 @@ use std::ptr;
 use std::thread;
 
 use crate::error::{errno, wait_result};
-use crate::inspect::{self, Wait};
+use crate::inspect::{self, Name, Wait};
 use crate::sched::{self, s, wait_on, Yld, NONE, ZOMBIE_DROP, ZOMBIE_TAKEN};
 use crate::stack::DEFAULT_STACK_SIZE;
 use crate::time;
@@ -84,7 +84,7 @@ where
 pub(crate) fn go_at<F, T>(
     stack_size: usize,
     at: &'static std::panic::Location<'static>,
-    name: Option<Box<String>>,
+    name: Option<Name>,
     f: F,
 ) -> io::Result<Coroutine<T>>
 where

@@ -55,6 +55,11 @@ use crate::time::now;
 // ---------------------------------------------------------------------------
 // Builder
 
+/// A coroutine's name, behind a thin pointer: 8 bytes in the task instead
+/// of 16 (only named coroutines pay the extra allocation).
+#[allow(clippy::box_collection)]
+pub(crate) type Name = Box<String>;
+
 /// Coroutine options: a name and a stack size, then [`go`](Builder::go) or
 /// [`go_in`](Builder::go_in) a bundle.
 ///
@@ -116,7 +121,7 @@ impl Builder {
         b.go_at(size, Location::caller(), self.into_name(), f)
     }
 
-    fn into_name(self) -> Option<Box<String>> {
+    fn into_name(self) -> Option<Name> {
         self.name.map(Box::new)
     }
 }

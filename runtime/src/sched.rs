@@ -21,7 +21,7 @@ use std::ptr::{self, NonNull};
 use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
-use crate::inspect::{self, Shared, Wait, WaitCode};
+use crate::inspect::{self, Name, Shared, Wait, WaitCode};
 use crate::reactor::Reactor;
 use crate::ring::Ring;
 use crate::stack::{self, CoSlot, StackPool};
@@ -102,7 +102,7 @@ pub(crate) struct Task {
     pub(crate) spawned_at: &'static std::panic::Location<'static>,
     /// The name given with [`Builder::name`](crate::Builder::name) (a thin
     /// pointer: the task stays small).
-    pub(crate) name: Option<Box<String>>,
+    pub(crate) name: Option<Name>,
     /// What the current (or last) wait is for; meaningful while `waiting`.
     pub(crate) wait: WaitCode,
     /// When the current wait began, on the scheduler's coarse clock.
@@ -117,7 +117,7 @@ impl Task {
         bundle: usize,
         seq: u64,
         spawned_at: &'static std::panic::Location<'static>,
-        name: Option<Box<String>>,
+        name: Option<Name>,
     ) -> Task {
         Task {
             seq,
@@ -618,7 +618,7 @@ pub(crate) fn spawn(
     stack_size: usize,
     bundle: usize,
     spawned_at: &'static std::panic::Location<'static>,
-    name: Option<Box<String>>,
+    name: Option<Name>,
     body: impl FnOnce(usize, &Yld) + 'static,
 ) -> std::io::Result<usize> {
     let id = {
