@@ -118,6 +118,7 @@ pub(crate) fn finish<T>(id: usize, y: &Yld, r: thread::Result<T>) {
         // SAFETY: no switch inside this block.
         let s = unsafe { s() };
         s.tasks[id].finished = true;
+        s.tasks[id].drop_name();
         if s.tasks[id].bundle != NONE {
             s.bundle_remove(id);
         }

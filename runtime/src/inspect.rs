@@ -330,7 +330,7 @@ fn info_of(s: &Sched, queued: &HashSet<usize>, id: usize) -> CoroutineInfo {
     let (state, waiting_ms) = state_of(s, queued, id);
     CoroutineInfo {
         id: t.seq,
-        name: t.name.as_deref().cloned(),
+        name: t.name().map(str::to_owned),
         spawned_at: t.spawned_at,
         state,
         waiting_ms,
@@ -767,7 +767,7 @@ fn dump_text() -> String {
     for ((&id, w), &(state, ms)) in ids.iter().zip(&which).zip(&states) {
         let t = &s.tasks[id];
         let _ = write!(out, "\ncoroutine {}", t.seq);
-        if let Some(n) = &t.name {
+        if let Some(n) = t.name() {
             let _ = write!(out, " \"{n}\"");
         }
         let _ = writeln!(out, ", {state}{}, spawned at {}:", for_ms(ms), t.spawned_at);
@@ -1194,7 +1194,7 @@ extern "C" fn on_stall_signal(
                     // The monitor holds no lock on the name while it waits.
                     if let Ok(mut n) = REPLY_NAME.try_lock() {
                         n.clear();
-                        if let Some(name) = &t.name {
+                        if let Some(name) = t.name() {
                             // Capacity was reserved by the monitor side;
                             // a longer name is cut rather than allocated.
                             let room = n.capacity();

@@ -100,9 +100,11 @@ pub(crate) struct Task {
     pub(crate) seq: u64,
     /// Where `go` (or `Builder::go`, `Bundle::go`) was called.
     pub(crate) spawned_at: &'static std::panic::Location<'static>,
-    /// The name given with [`Builder::name`](crate::Builder::name) (a thin
-    /// pointer: the task stays small).
-    pub(crate) name: Option<Name>,
+    /// The name given with [`Builder::name`](crate::Builder::name), or
+    /// null: a `Box<String>` turned into a raw pointer, freed when the
+    /// coroutine finishes. Raw, so that the task has no destructor: the
+    /// task table's insertion then stays inlined into `spawn`.
+    pub(crate) name: *mut String,
     /// What the current (or last) wait is for; meaningful while `waiting`.
     pub(crate) wait: WaitCode,
     /// When the current wait began, on the scheduler's coarse clock.
@@ -110,6 +112,29 @@ pub(crate) struct Task {
 }
 
 impl Task {
+    /// The coroutine's name, if it has one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        // SAFETY: a non-null `name` is a live `Box<String>` owned by the
+        // task until `drop_name`.
+        unsafe { self.name.as_ref() }.map(String::as_str)
+    }
+
+    /// Frees the name (the coroutine has finished: nobody lists it again).
+    #[inline(always)]
+    pub(crate) fn drop_name(&mut self) {
+        if !self.name.is_null() {
+            self.free_name();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free_name(&mut self) {
+        // SAFETY: see `name`; the pointer is cleared at once.
+        drop(unsafe { Box::from_raw(self.name) });
+        self.name = ptr::null_mut();
+    }
+
     #[inline]
     fn new(
         co: Option<NonNull<CoSlot>>,
@@ -122,7 +147,7 @@ impl Task {
         Task {
             seq,
             spawned_at,
-            name,
+            name: name.map_or(ptr::null_mut(), Box::into_raw),
             wait: WaitCode::pack(Wait::Other),
             since: 0,
             co,
