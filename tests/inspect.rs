@@ -307,6 +307,16 @@ fn parked_in_a_named_function_u8(ch: Chan<u8>) -> u8 {
     ch.recv(-1).unwrap_or(0)
 }
 
+/// Running under valgrind (its preload library is in `LD_PRELOAD`) or
+/// AddressSanitizer (its shadow memory's gap on x86-64)?
+fn under_memory_checker() -> bool {
+    let preload = std::env::var("LD_PRELOAD").unwrap_or_default();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    preload.contains("vgpreload")
+        || (cfg!(target_arch = "x86_64")
+            && maps.lines().any(|l| l.starts_with("8fff7000-2008fff7000 ")))
+}
+
 #[inline(never)]
 fn one_of_ten_thousand(ch: Chan<u32>, i: u32) -> u32 {
     ch.recv(-1).unwrap() + i
@@ -340,8 +350,12 @@ fn dump_of_ten_thousand_parked_coroutines() {
         "every coroutine's backtrace names its function"
     );
     assert_eq!(again.matches("one_of_ten_thousand").count(), N as usize);
-    // Generous: the requirement is under a second on a quiet machine.
-    assert!(second.as_secs() < 5, "second dump took {second:?}");
+    // Generous: the requirement is under a second on a quiet machine. Not
+    // checked under a memory checker (valgrind, AddressSanitizer), which
+    // slows everything down many times.
+    if !under_memory_checker() {
+        assert!(second.as_secs() < 5, "second dump took {second:?}");
+    }
     // Every coroutine still gets its own value.
     for _ in 0..N {
         tx.send(1, -1).unwrap();
