@@ -22,6 +22,7 @@ fn main() {
         Ok("sigquit") => child_sigquit(),
         Ok("stall-sleep") => child_stall_sleep(),
         Ok("stall-spin") => child_stall_spin(),
+        Ok("stall-at-start") => child_stall_at_start(),
         Ok(other) => panic!("unknown child scenario {other}"),
         Err(_) => {
             parent_sigquit();
@@ -30,6 +31,8 @@ fn main() {
             println!("inspect_signal: stall (sleep) ok");
             parent_stall_spin();
             println!("inspect_signal: stall (spin) ok");
+            parent_stall_at_start();
+            println!("inspect_signal: stall (before any poll) ok");
         }
     }
 }
@@ -285,4 +288,23 @@ fn parent_stall_spin() {
     assert!(err.contains("coroutine 1 \"spinner\""), "{err}");
     assert!(err.contains(&format!("spawned at {}", file!())), "{err}");
     assert!(err.contains("(no backtrace: "), "{err}");
+}
+
+/// A coroutine that stalls its thread before the scheduler ever polled.
+fn child_stall_at_start() {
+    stall_detector(100).unwrap();
+    let c = Builder::new().name("eager").go(spinning_function).unwrap();
+    let v = c.join(-1).unwrap();
+    println!("result {v}");
+}
+
+fn parent_stall_at_start() {
+    let mut child = spawn_child("stall-at-start");
+    let err_rx = collect(child.stderr.take().unwrap());
+    let mut err = String::new();
+    let (code, out) = finish(child, &err_rx, &mut err);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "result 1");
+    assert_eq!(err.matches("dill: stall").count(), 1, "{err}");
+    assert!(err.contains("coroutine 1 \"eager\""), "{err}");
 }

@@ -438,8 +438,8 @@ impl Shared {
         self.idle.store(idle, Relaxed);
     }
 
-    /// Publishes how many coroutines the thread has (at every poll: the
-    /// monitor needs no more precision, and spawns pay nothing for it).
+    /// Publishes how many coroutines the thread has (at every spawn and
+    /// every poll: the monitor needs no more precision).
     #[inline]
     pub(crate) fn set_live(&self, n: usize) {
         self.live.store(n, Relaxed);

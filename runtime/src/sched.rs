@@ -665,6 +665,10 @@ pub(crate) fn spawn(
         if bundle != NONE {
             s.bundle_add(bundle, id);
         }
+        // For the stall monitor: a coroutine that never lets its thread
+        // poll must still count as live.
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*s.shared }.set_live(s.tasks.len() - 1);
         // SAFETY: the slot was just taken from the pool and belongs to us.
         unsafe { (*slot.as_ptr()).start(move |y: &Yld, _: usize| body(id, y)) };
         if std::thread::panicking() {
