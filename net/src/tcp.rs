@@ -67,7 +67,7 @@ impl fmt::Debug for TcpMem {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
-/// assert_send::<dill_net::TcpStream<'static>>();
+/// assert_send::<dill::TcpStream<'static>>();
 /// ```
 pub struct TcpStream<'m> {
     core: Stream<'m>,

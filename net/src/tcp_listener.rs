@@ -45,7 +45,7 @@ impl fmt::Debug for TcpListenerMem {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
-/// assert_send::<dill_net::TcpListener<'static>>();
+/// assert_send::<dill::TcpListener<'static>>();
 /// ```
 pub struct TcpListener<'m> {
     core: Listener<'m>,
