@@ -16,6 +16,7 @@
 
 mod addr;
 mod tcp;
+mod tcp_link;
 mod tcp_listener;
 
 pub use addr::IpMode;

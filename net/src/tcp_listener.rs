@@ -186,7 +186,9 @@ pub fn tcp_accept_mem<'m>(
     deadline: i64,
 ) -> io::Result<(TcpStream<'m>, SocketAddr)> {
     let (fd, addr) = accept(l, deadline)?;
-    Ok((TcpStream::in_mem(mem, fd), addr))
+    let s = TcpStream::in_mem(mem, fd);
+    crate::tcp_link::accepted(&s.core, &addr);
+    Ok((s, addr))
 }
 
 /// Accepts a connection from `l`.
@@ -203,7 +205,9 @@ pub fn tcp_accept(
     check_cancelled()?;
     let slot = HeapSlot::new(StreamMem::new())?;
     let (fd, addr) = accept(l, deadline)?;
-    Ok((TcpStream::in_slot(slot, fd), addr))
+    let s = TcpStream::in_slot(slot, fd);
+    crate::tcp_link::accepted(&s.core, &addr);
+    Ok((s, addr))
 }
 
 /// Checks that `fd` is a listening TCP socket and makes it non-blocking.

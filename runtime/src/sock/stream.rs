@@ -148,8 +148,10 @@ impl<'m> Stream<'m> {
         unsafe { std::ptr::replace(std::ptr::addr_of_mut!((*self.raw()).fd), fd) }
     }
 
+    /// The value last given to [`set_peer`](Self::set_peer) (`-1` at
+    /// first).
     #[inline]
-    fn peer(&self) -> RawFd {
+    pub fn peer(&self) -> RawFd {
         // SAFETY: as in `get_fd`.
         unsafe { (*self.raw()).peer }
     }
@@ -200,7 +202,9 @@ impl<'m> Stream<'m> {
 
     /// Records that the other end of the connection is `peer`, a socket
     /// owned by a stream of this thread, whose waiters this stream then
-    /// wakes directly.
+    /// wakes directly. `-1` means none; values below `-1` mean none as
+    /// well and are left to the family (TCP counts down its attempts to
+    /// find a peer on this thread with them).
     pub fn set_peer(&self, peer: RawFd) {
         // SAFETY: as in `get_fd`.
         unsafe { (*self.raw()).peer = peer }
@@ -665,6 +669,9 @@ impl<'m> Stream<'m> {
             .field("inerr", &(st & INERR != 0))
             .field("outerr", &(st & OUTERR != 0))
             .field("heap", &self.owned);
+        if self.peer() >= 0 {
+            d.field("same_thread_peer", &self.peer());
+        }
     }
 }
 
