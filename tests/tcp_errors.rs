@@ -57,6 +57,21 @@ fn connect_refused() {
 }
 
 #[test]
+fn connect_to_an_unroutable_address() {
+    // TCP cannot go to a multicast or broadcast address: no route for a
+    // connection (Linux says ENETUNREACH before sending anything).
+    for a in ["224.0.0.1:80", "255.255.255.255:80", "[ff02::1]:80"] {
+        let addr: SocketAddr = a.parse().unwrap();
+        match tcp_connect(addr, after(10_000)) {
+            Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+                eprintln!("{a}: no IPv6 here; skipped");
+            }
+            r => assert_errno(r, libc::ENETUNREACH, a),
+        }
+    }
+}
+
+#[test]
 fn connect_to_a_peer_that_never_answers_times_out() {
     let (_l, addr, _queued) = full_listener();
     let d = after(100);

@@ -361,7 +361,7 @@ fn connect(addr: &SocketAddr, deadline: i64) -> io::Result<OwnedFd> {
 ///
 /// # Errors
 ///
-/// `EADDRNOTAVAIL`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EHOSTUNREACH`, `EINVAL`, `EMFILE`, `ENETDOWN`, `ENETUNREACH`, `ENFILE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+/// `EADDRNOTAVAIL`, `EAFNOSUPPORT`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EHOSTUNREACH`, `EINVAL`, `EMFILE`, `ENETDOWN`, `ENETUNREACH`, `ENFILE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/tcp_connect_mem.md")]
 pub fn tcp_connect_mem(
     addr: SocketAddr,
@@ -378,7 +378,7 @@ pub fn tcp_connect_mem(
 ///
 /// # Errors
 ///
-/// `EADDRNOTAVAIL`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EHOSTUNREACH`, `EINVAL`, `EMFILE`, `ENETDOWN`, `ENETUNREACH`, `ENFILE`, `ENOMEM`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+/// `EADDRNOTAVAIL`, `EAFNOSUPPORT`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EHOSTUNREACH`, `EINVAL`, `EMFILE`, `ENETDOWN`, `ENETUNREACH`, `ENFILE`, `ENOMEM`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/tcp_connect.md")]
 pub fn tcp_connect(addr: SocketAddr, deadline: i64) -> io::Result<TcpStream<'static>> {
     check_deadline(deadline)?;

@@ -134,7 +134,7 @@ fn listen(addr: &SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
 ///
 /// # Errors
 ///
-/// `EACCES`, `EADDRINUSE`, `EADDRNOTAVAIL`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`: see ERRORS below for when each occurs.
+/// `EACCES`, `EADDRINUSE`, `EADDRNOTAVAIL`, `EAFNOSUPPORT`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/tcp_listen_mem.md")]
 pub fn tcp_listen_mem(
     addr: SocketAddr,
@@ -151,7 +151,7 @@ pub fn tcp_listen_mem(
 ///
 /// # Errors
 ///
-/// `EACCES`, `EADDRINUSE`, `EADDRNOTAVAIL`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`, `ENOMEM`: see ERRORS below for when each occurs.
+/// `EACCES`, `EADDRINUSE`, `EADDRNOTAVAIL`, `EAFNOSUPPORT`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`, `ENOMEM`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/tcp_listen.md")]
 pub fn tcp_listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener<'static>> {
     check_cancelled()?;
