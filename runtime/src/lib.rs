@@ -18,6 +18,8 @@
 //!   [`choose`] waits on several send and receive [`Clause`]s at once, over
 //!   channels of different element types, without allocating.
 //! * [`bundle`] owns a set of coroutines and cancels them together.
+//! * [`sock`] is the socket core every socket family (IPC, TCP) is built
+//!   on: one byte-stream implementation, as libdill's `fd.c`.
 //! * The thread's own stack is a coroutine too: a blocking call made from
 //!   `main` runs the other coroutines until it can return.
 //!
