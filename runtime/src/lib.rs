@@ -59,6 +59,7 @@ mod msgstream;
 mod reactor;
 mod ring;
 mod sched;
+mod scope;
 pub mod sock;
 mod stack;
 mod time;
@@ -74,5 +75,6 @@ pub use coroutine::{
 pub use error::errno;
 pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
 pub use msgstream::{mrecv, mrecvl, msend, msendl, MsgStream};
+pub use scope::{scope, Scope};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use time::{after, now};
