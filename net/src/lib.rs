@@ -11,5 +11,8 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod addr;
+mod dns;
+mod udp;
 
-pub use addr::IpMode;
+pub use addr::{ipaddr_local, ipaddr_remote, ipaddr_remotes, IpMode};
+pub use udp::{udp_open, udp_recv, udp_recvl, udp_send, udp_sendl, UdpSocket};
