@@ -29,7 +29,6 @@ fn err(code: i32) -> io::Error {
 /// filtered by `mode`; never empty.
 pub(crate) fn resolve(name: &str, mode: IpMode, deadline: i64) -> io::Result<Vec<SocketAddr>> {
     let qname = Name::from_text(name)?;
-    check_cancelled()?;
     // RFC 6761: `localhost` and its subdomains are the loopback addresses,
     // whatever the hosts file or a name server might say.
     let text = qname.to_text();
@@ -44,6 +43,8 @@ pub(crate) fn resolve(name: &str, mode: IpMode, deadline: i64) -> io::Result<Vec
     if !from_hosts.is_empty() {
         return Ok(from_hosts);
     }
+    // From here on the lookup may wait.
+    check_cancelled()?;
     let conf = conf::load_resolv_conf();
     let mut found = Vec::new();
     for cand in candidates(&qname, name.ends_with('.'), &conf) {
