@@ -409,3 +409,13 @@ fn sockets_leave_no_descriptor_behind() {
     }
     assert_eq!(open_fds(), fds);
 }
+
+#[test]
+fn broadcast_without_permission_is_eacces() {
+    let _serial = serial();
+    let mut s = udp_open(None, None).unwrap();
+    assert_eq!(
+        errno_of(udp_send(&mut s, Some(sa("255.255.255.255:9")), b"x")),
+        libc::EACCES
+    );
+}

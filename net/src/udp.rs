@@ -138,7 +138,7 @@ fn dgram_socket(family: libc::c_int) -> io::Result<OwnedFd> {
 /// # Errors
 ///
 /// `EINVAL` (families differ; a remote with port 0), `EADDRINUSE`,
-/// `EADDRNOTAVAIL`, `EACCES`, `ECANCELED`, `EMFILE`, `ENFILE`, `ENOMEM`.
+/// `EADDRNOTAVAIL`, `ECANCELED`, `EMFILE`, `ENFILE`, `ENOMEM`.
 #[doc = include_str!("../../docs/udp_open.md")]
 pub fn udp_open(local: Option<SocketAddr>, remote: Option<SocketAddr>) -> io::Result<UdpSocket> {
     if let (Some(l), Some(r)) = (&local, &remote) {
@@ -213,8 +213,10 @@ pub fn udp_send(s: &mut UdpSocket, addr: Option<SocketAddr>, buf: &[u8]) -> io::
 ///   family than the socket's; port 0.
 /// * `EMSGSIZE`: the datagram is too large for UDP (over 65,507 bytes of
 ///   payload on IPv4), or `bufs` has more than `IOV_MAX` buffers.
-/// * Errors of the network such as `ENETUNREACH`, `EHOSTUNREACH`,
-///   `EACCES` (a broadcast address).
+/// * `EACCES`: a broadcast destination on a socket not allowed to
+///   broadcast.
+/// * Other errors of the system for the destination (`ENETUNREACH`, ...)
+///   are passed on.
 #[doc = include_str!("../../docs/udp_sendl.md")]
 pub fn udp_sendl(
     s: &mut UdpSocket,
