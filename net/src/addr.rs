@@ -357,7 +357,7 @@ impl RawAddr {
 
     /// The address as a `SocketAddr`; `EAFNOSUPPORT` for a family other
     /// than IPv4 and IPv6.
-    pub(crate) fn to_std(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn socket_addr(&self) -> io::Result<SocketAddr> {
         // SAFETY: the storage holds a socket address written by us or the
         // kernel; its family field says which, and storage is large enough
         // for both structures whatever `len` says.
@@ -373,7 +373,7 @@ mod tests {
     fn raw_round_trip() {
         for s in ["1.2.3.4:80", "[::1]:443", "[fe80::1%3]:9", "0.0.0.0:0"] {
             let a: SocketAddr = s.parse().unwrap();
-            assert_eq!(RawAddr::from_std(&a).to_std().unwrap(), a);
+            assert_eq!(RawAddr::from_std(&a).socket_addr().unwrap(), a);
         }
     }
 

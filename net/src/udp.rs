@@ -81,7 +81,7 @@ impl UdpSocket {
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        raw.to_std()
+        raw.socket_addr()
     }
 
     /// The remote address given to [`udp_open`], if any.
@@ -300,7 +300,7 @@ pub fn udp_recvl(
         let r = unsafe { libc::recvmsg(fd, &mut hdr, 0) };
         if r >= 0 {
             *raw.len_mut() = hdr.msg_namelen;
-            let from = match raw.to_std() {
+            let from = match raw.socket_addr() {
                 Ok(a) => a,
                 Err(_) => continue,
             };

@@ -335,6 +335,8 @@ pub(crate) fn decode_answer(
     })
 }
 
+/// One record of interest; short-lived, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Rec {
     Cname(Name, Name),
     Addr(Name, IpAddr),
