@@ -206,6 +206,41 @@ fn silent_server_is_etimedout_after_the_tries() {
 }
 
 #[test]
+fn one_family_answered_is_enough_when_time_runs_out() {
+    let _e = default_env();
+    let start = now();
+    let a = ipaddr_remotes("nov6answer.test", 7, IpMode::PreferIpv6, after(400)).unwrap();
+    assert_eq!(ips(&a), ["10.10.10.10"]);
+    assert!(now() - start >= 400, "did not wait for the AAAA answer");
+    // IPv6 only: nothing to fall back on.
+    assert_eq!(
+        errno_of(ipaddr_remote(
+            "nov6answer.test",
+            7,
+            IpMode::Ipv6,
+            after(300)
+        )),
+        errno::ETIMEDOUT
+    );
+}
+
+#[test]
+fn one_family_answered_is_enough_when_the_tries_run_out() {
+    let s = servers();
+    let _e = env(
+        &format!(
+            "nameserver 127.0.0.1\noptions port:{} attempts:1 timeout:1",
+            s.port
+        ),
+        "",
+    );
+    let start = now();
+    let a = ipaddr_remote("nov6answer.test", 7, IpMode::PreferIpv6, -1).unwrap();
+    assert_eq!(a.ip().to_string(), "10.10.10.10");
+    assert!(now() - start >= 1000, "did not wait for the AAAA answer");
+}
+
+#[test]
 fn deadline_zero_is_etimedout_without_waiting() {
     let _e = default_env();
     let start = now();

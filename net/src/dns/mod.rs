@@ -144,7 +144,7 @@ fn query_name(
     for _round in 0..conf.attempts {
         for (i, server) in conf.servers.iter().enumerate() {
             if expired(deadline) {
-                return Err(err(libc::ETIMEDOUT));
+                return partial(&queries).ok_or_else(|| err(libc::ETIMEDOUT));
             }
             if socks[i].is_none() {
                 match udp_connected(*server) {
@@ -164,7 +164,7 @@ fn query_name(
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => {
                     if expired(deadline) {
-                        return Err(e);
+                        return partial(&queries).ok_or(e);
                     }
                     saw_timeout = true;
                 }
@@ -175,12 +175,7 @@ fn query_name(
                 return Ok(None);
             }
             if queries.iter().all(|q| matches!(q.state, State::Done(_))) {
-                let mut addrs = Vec::new();
-                for q in &queries {
-                    if let State::Done(a) = &q.state {
-                        addrs.extend_from_slice(a);
-                    }
-                }
+                let addrs = addresses(&queries);
                 return Ok(if addrs.is_empty() { None } else { Some(addrs) });
             }
             // Whatever the current server failed goes to the next one.
@@ -191,11 +186,35 @@ fn query_name(
             }
         }
     }
-    Err(if saw_timeout {
+    partial(&queries).ok_or(if saw_timeout {
         err(libc::ETIMEDOUT)
     } else {
         last_err
     })
+}
+
+/// The addresses of the queries answered so far.
+fn addresses(queries: &[Query]) -> Vec<SocketAddr> {
+    let mut addrs = Vec::new();
+    for q in queries {
+        if let State::Done(a) = &q.state {
+            addrs.extend_from_slice(a);
+        }
+    }
+    addrs
+}
+
+/// When the lookup must end with a query unanswered (the deadline, or
+/// every try used up), what the answered ones gave, if anything: a name
+/// whose AAAA queries are dropped somewhere still resolves to its IPv4
+/// addresses.
+fn partial(queries: &[Query]) -> Option<Option<Vec<SocketAddr>>> {
+    let addrs = addresses(queries);
+    if addrs.is_empty() {
+        None
+    } else {
+        Some(Some(addrs))
+    }
 }
 
 /// Sends the pending queries to one server and waits, until its per-try
