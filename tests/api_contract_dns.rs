@@ -58,3 +58,11 @@ fn udp_signatures_match_the_contract() {
     );
     assert_eq!(buf[0], b'2');
 }
+
+#[test]
+fn happyeyeballs_signature_matches_the_contract() {
+    let he: fn(&str, u16, i64) -> io::Result<TcpStream<'static>> = happyeyeballs_connect;
+    let l = tcp_listen("127.0.0.1:0".parse().unwrap(), 4).unwrap();
+    let s = he("127.0.0.1", l.local_addr().unwrap().port(), after(5000)).unwrap();
+    assert_eq!(s.peer_addr().unwrap(), l.local_addr().unwrap());
+}

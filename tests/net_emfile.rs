@@ -1,4 +1,5 @@
-//! EMFILE from `udp_open` and from a lookup that cannot get its socket.
+//! EMFILE from `udp_open`, from a lookup that cannot get its socket and
+//! from `happyeyeballs_connect`.
 //! Its own binary without the test harness: it lowers the process's
 //! descriptor limit, which would break tests running beside it.
 
@@ -39,6 +40,11 @@ fn main() {
     };
     assert_eq!(err.raw_os_error(), Some(errno::EMFILE));
     let err = ipaddr_remote("www.example.test", 80, IpMode::PreferIpv4, after(5000)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(errno::EMFILE));
+    // A connect race needs sockets too.
+    let err = happyeyeballs_connect("127.0.0.1", 9, after(5000)).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(errno::EMFILE));
+    let err = happyeyeballs_connect("localhost", 9, after(5000)).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(errno::EMFILE));
     // Literals and localhost need no descriptor.
     assert!(ipaddr_remote("127.0.0.1", 80, IpMode::Ipv4, -1).is_ok());

@@ -1,11 +1,8 @@
 //! Address modes and the `ipaddr_*` family: literals, local interfaces,
-//! remote names (through [`crate::dns`]), and the conversions between
-//! [`SocketAddr`] and the C socket address structures that every socket
-//! module of the crate uses.
+//! remote names (through [`crate::dns`]).
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::mem;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use crate::dns;
@@ -273,109 +270,14 @@ fn v6_from_c(sin6: &libc::sockaddr_in6) -> SocketAddr {
     SocketAddr::V6(SocketAddrV6::new(
         ip,
         u16::from_be(sin6.sin6_port),
-        u32::from_be(sin6.sin6_flowinfo),
+        sin6.sin6_flowinfo,
         sin6.sin6_scope_id,
     ))
-}
-
-/// A socket address in the C layout, ready for `bind`, `connect` or
-/// `sendmsg`.
-#[derive(Clone, Copy)]
-pub(crate) struct RawAddr {
-    storage: libc::sockaddr_storage,
-    len: libc::socklen_t,
-}
-
-impl RawAddr {
-    /// An empty address buffer for `recvmsg`/`getsockname` to fill.
-    pub(crate) fn empty() -> RawAddr {
-        RawAddr {
-            // SAFETY: sockaddr_storage is plain old data; zero is valid.
-            storage: unsafe { mem::zeroed() },
-            len: mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t,
-        }
-    }
-
-    /// The C form of `addr`.
-    pub(crate) fn from_std(addr: &SocketAddr) -> RawAddr {
-        let mut raw = RawAddr::empty();
-        match addr {
-            SocketAddr::V4(a) => {
-                // SAFETY: sockaddr_in is plain old data; zero is valid.
-                let mut sin: libc::sockaddr_in = unsafe { mem::zeroed() };
-                sin.sin_family = libc::AF_INET as libc::sa_family_t;
-                sin.sin_port = a.port().to_be();
-                sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
-                #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
-                {
-                    sin.sin_len = mem::size_of::<libc::sockaddr_in>() as u8;
-                }
-                // SAFETY: sockaddr_storage is large and aligned enough for
-                // any socket address.
-                unsafe { (&mut raw.storage as *mut _ as *mut libc::sockaddr_in).write(sin) };
-                raw.len = mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            }
-            SocketAddr::V6(a) => {
-                // SAFETY: sockaddr_in6 is plain old data; zero is valid.
-                let mut sin6: libc::sockaddr_in6 = unsafe { mem::zeroed() };
-                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                sin6.sin6_port = a.port().to_be();
-                sin6.sin6_addr.s6_addr = a.ip().octets();
-                sin6.sin6_flowinfo = a.flowinfo().to_be();
-                sin6.sin6_scope_id = a.scope_id();
-                #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
-                {
-                    sin6.sin6_len = mem::size_of::<libc::sockaddr_in6>() as u8;
-                }
-                // SAFETY: as above.
-                unsafe { (&mut raw.storage as *mut _ as *mut libc::sockaddr_in6).write(sin6) };
-                raw.len = mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            }
-        }
-        raw
-    }
-
-    /// Pointer for calls that read the address.
-    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr {
-        (&self.storage as *const libc::sockaddr_storage).cast()
-    }
-
-    /// Pointer for calls that write the address.
-    pub(crate) fn as_mut_ptr(&mut self) -> *mut libc::sockaddr {
-        (&mut self.storage as *mut libc::sockaddr_storage).cast()
-    }
-
-    /// Its length, as the kernel reads it.
-    pub(crate) fn len(&self) -> libc::socklen_t {
-        self.len
-    }
-
-    /// Its length, for the kernel to update.
-    pub(crate) fn len_mut(&mut self) -> &mut libc::socklen_t {
-        &mut self.len
-    }
-
-    /// The address as a `SocketAddr`; `EAFNOSUPPORT` for a family other
-    /// than IPv4 and IPv6.
-    pub(crate) fn socket_addr(&self) -> io::Result<SocketAddr> {
-        // SAFETY: the storage holds a socket address written by us or the
-        // kernel; its family field says which, and storage is large enough
-        // for both structures whatever `len` says.
-        unsafe { sockaddr_ptr_to_std(self.as_ptr()) }.ok_or_else(|| err(libc::EAFNOSUPPORT))
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn raw_round_trip() {
-        for s in ["1.2.3.4:80", "[::1]:443", "[fe80::1%3]:9", "0.0.0.0:0"] {
-            let a: SocketAddr = s.parse().unwrap();
-            assert_eq!(RawAddr::from_std(&a).socket_addr().unwrap(), a);
-        }
-    }
 
     #[test]
     fn literals() {

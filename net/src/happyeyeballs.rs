@@ -48,7 +48,11 @@ fn interleave(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
 ///   example `ECONNREFUSED`, `ENETUNREACH`, `EHOSTUNREACH`).
 /// * `EMFILE`, `ENFILE`, `ENOMEM`: no socket or coroutine could be made.
 #[doc = include_str!("../../docs/happyeyeballs_connect.md")]
-pub fn happyeyeballs_connect(name: &str, port: u16, deadline: i64) -> io::Result<TcpStream<'static>> {
+pub fn happyeyeballs_connect(
+    name: &str,
+    port: u16,
+    deadline: i64,
+) -> io::Result<TcpStream<'static>> {
     if deadline < -1 {
         return Err(err(libc::EINVAL));
     }

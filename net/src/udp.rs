@@ -5,11 +5,10 @@ use std::io::{self, IoSlice, IoSliceMut};
 use std::marker::PhantomData;
 use std::mem;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+use dill_runtime::sock::RawAddr;
 use dill_runtime::{check_cancelled, fdin_edge, MsgStream};
-
-use crate::addr::RawAddr;
 
 fn err(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
@@ -74,14 +73,7 @@ impl UdpSocket {
     ///
     /// `ENOBUFS` if the kernel lacks memory for the call.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        let mut raw = RawAddr::empty();
-        // SAFETY: `raw` is a writable sockaddr_storage with its size in
-        // the length field.
-        let r = unsafe { libc::getsockname(self.fd.as_raw_fd(), raw.as_mut_ptr(), raw.len_mut()) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        raw.socket_addr()
+        dill_runtime::sock::local_addr(self.fd.as_raw_fd())
     }
 
     /// The remote address given to [`udp_open`], if any.
@@ -98,33 +90,13 @@ fn family_of(a: &SocketAddr) -> libc::c_int {
 }
 
 /// A fresh datagram socket of `family`, close-on-exec and non-blocking
-/// from birth.
+/// from birth (the runtime's socket constructor); `ENOBUFS` is reported as
+/// `ENOMEM`.
 fn dgram_socket(family: libc::c_int) -> io::Result<OwnedFd> {
-    #[cfg(not(target_vendor = "apple"))]
-    let ty = libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-    #[cfg(target_vendor = "apple")]
-    let ty = libc::SOCK_DGRAM;
-    // SAFETY: socket() takes no pointers.
-    let fd = unsafe { libc::socket(family, ty, 0) };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::ENOBUFS) => err(libc::ENOMEM),
-            _ => e,
-        });
-    }
-    // SAFETY: the kernel has just handed us `fd`; nobody else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    #[cfg(target_vendor = "apple")]
-    {
-        // SAFETY: fcntl on our own descriptor, no pointers.
-        unsafe {
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC);
-            let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-        }
-    }
-    Ok(fd)
+    dill_runtime::sock::socket(family, libc::SOCK_DGRAM).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOBUFS) => err(libc::ENOMEM),
+        _ => e,
+    })
 }
 
 /// Opens a UDP socket.
@@ -156,7 +128,7 @@ pub fn udp_open(local: Option<SocketAddr>, remote: Option<SocketAddr>) -> io::Re
         .map_or(libc::AF_INET, family_of);
     let fd = dgram_socket(family)?;
     if let Some(l) = local {
-        let raw = RawAddr::from_std(&l);
+        let raw = RawAddr::new(&l);
         // SAFETY: `raw` holds a valid socket address of length `raw.len()`.
         if unsafe { libc::bind(fd.as_raw_fd(), raw.as_ptr(), raw.len()) } < 0 {
             return Err(io::Error::last_os_error());
@@ -176,7 +148,7 @@ pub fn udp_open(local: Option<SocketAddr>, remote: Option<SocketAddr>) -> io::Re
 pub(crate) fn udp_connected(server: SocketAddr) -> io::Result<UdpSocket> {
     let family = family_of(&server);
     let fd = dgram_socket(family)?;
-    let raw = RawAddr::from_std(&server);
+    let raw = RawAddr::new(&server);
     // SAFETY: `raw` holds a valid socket address of length `raw.len()`.
     if unsafe { libc::connect(fd.as_raw_fd(), raw.as_ptr(), raw.len()) } < 0 {
         return Err(io::Error::last_os_error());
@@ -227,7 +199,7 @@ pub fn udp_sendl(
     if family_of(&dst) != s.family || dst.port() == 0 {
         return Err(err(libc::EINVAL));
     }
-    let raw = RawAddr::from_std(&dst);
+    let raw = RawAddr::new(&dst);
     // SAFETY: msghdr is plain old data; zero is a valid value.
     let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
     hdr.msg_name = raw.as_ptr() as *mut libc::c_void;
@@ -288,10 +260,11 @@ pub fn udp_recvl(
     let fd = s.fd.as_raw_fd();
     loop {
         let mut raw = RawAddr::empty();
+        let (storage, len) = raw.as_mut();
         // SAFETY: msghdr is plain old data; zero is a valid value.
         let mut hdr: libc::msghdr = unsafe { mem::zeroed() };
-        hdr.msg_name = raw.as_mut_ptr().cast();
-        hdr.msg_namelen = raw.len();
+        hdr.msg_name = (storage as *mut libc::sockaddr_storage).cast();
+        hdr.msg_namelen = *len;
         // `IoSliceMut` is guaranteed ABI-compatible with `iovec` on Unix.
         hdr.msg_iov = bufs.as_mut_ptr() as *mut libc::iovec;
         hdr.msg_iovlen = bufs.len() as _;
@@ -299,8 +272,8 @@ pub fn udp_recvl(
         // buffers, all alive and writable for the call.
         let r = unsafe { libc::recvmsg(fd, &mut hdr, 0) };
         if r >= 0 {
-            *raw.len_mut() = hdr.msg_namelen;
-            let from = match raw.socket_addr() {
+            *raw.as_mut().1 = hdr.msg_namelen;
+            let from = match raw.to_socket_addr() {
                 Ok(a) => a,
                 Err(_) => continue,
             };
