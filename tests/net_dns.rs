@@ -144,10 +144,32 @@ fn failing_server_gives_way_to_the_next() {
 }
 
 #[test]
-fn truncated_answer_with_whole_records_is_used() {
+fn truncated_answers_are_asked_again_over_tcp() {
     let _e = default_env();
-    let a = ipaddr_remote("partial.test", 7, IpMode::Ipv4, after(5000)).unwrap();
-    assert_eq!(a, "10.6.6.6:7".parse().unwrap());
+    let s = servers();
+    let a = ipaddr_remotes("tcponly.test", 7, IpMode::Ipv4, after(5000)).unwrap();
+    assert_eq!(ips(&a), ["10.11.0.1", "10.11.0.2", "10.11.0.3"]);
+    assert_eq!(s.log.count(10, "tcponly.test", A), 1, "not asked over TCP");
+    // The TCP answer replaces the truncated one's single record.
+    let a = ipaddr_remotes("partial.test", 7, IpMode::Ipv4, after(5000)).unwrap();
+    assert_eq!(ips(&a), ["10.6.6.6", "10.6.6.7"]);
+}
+
+#[test]
+fn answer_too_big_for_udp_is_asked_again_over_tcp() {
+    let _e = default_env();
+    let a = ipaddr_remotes("huge.test", 7, IpMode::Ipv4, after(5000)).unwrap();
+    assert_eq!(a.len(), 300);
+    assert_eq!(a[299].ip().to_string(), "10.20.1.43");
+}
+
+#[test]
+fn truncated_answer_is_used_when_tcp_fails() {
+    let _e = default_env();
+    let s = servers();
+    let a = ipaddr_remotes("tcpfail.test", 7, IpMode::Ipv4, after(5000)).unwrap();
+    assert_eq!(ips(&a), ["10.12.12.12"]);
+    assert_eq!(s.log.count(10, "tcpfail.test", A), 1);
 }
 
 #[test]

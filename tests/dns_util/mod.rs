@@ -6,8 +6,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::net::{Ipv6Addr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{Ipv6Addr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -54,6 +54,16 @@ pub fn servers() -> &'static Servers {
             let Ok(b) = UdpSocket::bind(("127.0.0.2", port)) else {
                 continue;
             };
+            let (Ok(ta), Ok(tb)) = (
+                TcpListener::bind(("127.0.0.1", port)),
+                TcpListener::bind(("127.0.0.2", port)),
+            ) else {
+                continue;
+            };
+            for (i, l) in [ta, tb].into_iter().enumerate() {
+                let log = log.clone();
+                std::thread::spawn(move || serve_tcp(i, l, log));
+            }
             let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
             let closed_port = closed.local_addr().unwrap().port();
             drop(closed);
@@ -223,7 +233,7 @@ fn serve(index: usize, sock: UdpSocket, log: Arc<Log>) {
             *e += 1;
             *e
         };
-        for reply in respond(index, id, &name, qtype, &question, seen) {
+        for reply in respond(index, id, &name, qtype, &question, seen, false) {
             match reply {
                 Reply::Send(m) => {
                     let _ = sock.send_to(&m, from);
@@ -236,6 +246,38 @@ fn serve(index: usize, sock: UdpSocket, log: Arc<Log>) {
     }
 }
 
+/// The same zone over TCP (RFC 7766 framing), one query per connection.
+/// Queries are logged under the server index plus 10.
+fn serve_tcp(index: usize, l: TcpListener, log: Arc<Log>) {
+    for conn in l.incoming() {
+        let Ok(mut c) = conn else { continue };
+        let mut len = [0u8; 2];
+        if c.read_exact(&mut len).is_err() {
+            continue;
+        }
+        let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+        if c.read_exact(&mut q).is_err() {
+            continue;
+        }
+        let Some((id, name, qtype, question)) = parse_query(&q) else {
+            continue;
+        };
+        let seen = {
+            let mut c = log.counts.lock().unwrap();
+            let e = c.entry((index + 10, name.clone(), qtype)).or_insert(0);
+            *e += 1;
+            *e
+        };
+        if let Some(Reply::Send(m)) = respond(index, id, &name, qtype, &question, seen, true)
+            .into_iter()
+            .last()
+        {
+            let _ = c.write_all(&(m.len() as u16).to_be_bytes());
+            let _ = c.write_all(&m);
+        }
+    }
+}
+
 enum Reply {
     Send(Vec<u8>),
     /// Sent from another port of the same address.
@@ -244,7 +286,15 @@ enum Reply {
 
 /// The zone. Server 1 (index 1, 127.0.0.2) answers like server 0 except
 /// where noted.
-fn respond(index: usize, id: u16, name: &str, qtype: u16, q: &[u8], seen: usize) -> Vec<Reply> {
+fn respond(
+    index: usize,
+    id: u16,
+    name: &str,
+    qtype: u16,
+    q: &[u8],
+    seen: usize,
+    tcp: bool,
+) -> Vec<Reply> {
     use Reply::Send;
     let ok = |m: Msg| vec![Send(m.bytes())];
     let nodata = Msg::new(id, 0, q);
@@ -313,6 +363,36 @@ fn respond(index: usize, id: u16, name: &str, qtype: u16, q: &[u8], seen: usize)
             m.flags |= 0x0200;
             ok(m)
         }
+        // Over TCP: the whole answer of a truncated one.
+        ("partial.test", A) if tcp => ok(Msg::new(id, 0, q)
+            .rr(A, &[10, 6, 6, 6])
+            .rr(A, &[10, 6, 6, 7])),
+        ("tcponly.test", A) if tcp => ok(Msg::new(id, 0, q)
+            .rr(A, &[10, 11, 0, 1])
+            .rr(A, &[10, 11, 0, 2])
+            .rr(A, &[10, 11, 0, 3])),
+        ("tcponly.test", A) => {
+            let mut m = Msg::new(id, 0, q);
+            m.flags |= 0x0200;
+            ok(m)
+        }
+        // Too big for the resolver's UDP buffer (300 records); fine over TCP.
+        ("huge.test", A) => {
+            let mut m = Msg::new(id, 0, q);
+            for i in 0..300u16 {
+                let [hi, lo] = i.to_be_bytes();
+                m = m.rr(A, &[10, 20, hi, lo]);
+            }
+            ok(m)
+        }
+        // Truncated with one record; TCP closes without answering.
+        ("tcpfail.test", A) if tcp => vec![],
+        ("tcpfail.test", A) => {
+            let mut m = Msg::new(id, 0, q).rr(A, &[10, 12, 12, 12]);
+            m.flags |= 0x0200;
+            ok(m)
+        }
+        ("tcponly.test" | "huge.test" | "tcpfail.test", _) => ok(nodata),
         // Truncated, but with one whole record.
         ("partial.test", A) => {
             let mut m = Msg::new(id, 0, q).rr(A, &[10, 6, 6, 6]);

@@ -1,7 +1,7 @@
 //! Name resolution for `ipaddr_remote[s]`: `localhost`, the hosts file,
-//! then the name servers of `resolv.conf` over our own UDP sockets, so
-//! that the calling coroutine (not the thread) waits, and a deadline or a
-//! cancellation ends the lookup at once.
+//! then the name servers of `resolv.conf` over our own UDP sockets (TCP
+//! for answers too big for UDP), so that the calling coroutine (not the
+//! thread) waits, and a deadline or a cancellation ends the lookup at once.
 //!
 //! See DESIGN.md ("Addresses and DNS") for the policy: queries, retries,
 //! what counts as an answer, and which errno each outcome gives.
@@ -11,12 +11,13 @@ mod wire;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use dill_runtime::{check_cancelled, now};
+use dill_runtime::{brecv, bsendl, check_cancelled, now};
 
 use crate::addr::{order_for_mode, IpMode};
+use crate::tcp::tcp_connect;
 use crate::udp::{udp_connected, udp_recv, udp_send, UdpSocket};
 use conf::ResolvConf;
 use wire::{Name, TYPE_A, TYPE_AAAA};
@@ -238,15 +239,19 @@ fn ask(
     } else {
         try_end.min(deadline)
     };
+    let server = sock.remote_addr().expect("resolver sockets are connected");
     // Room for answers larger than the classic 512 bytes, in case a server
     // sends them.
     let mut msg = [0u8; 4096];
     while queries.iter().any(|q| q.state == State::Pending) {
         let n = match udp_recv(sock, &mut msg, until) {
             Ok((n, _)) => n,
-            // Too long for our buffer: that server is of no use.
+            // Too long for our buffer, and we cannot tell which query it
+            // answers: ask again over TCP.
             Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
-                fail_pending(queries);
+                for q in queries.iter_mut().filter(|q| q.state == State::Pending) {
+                    q.state = over_tcp(server, name, q.qtype, q.id, until, Vec::new())?;
+                }
                 return Ok(());
             }
             Err(e) => return Err(e),
@@ -254,18 +259,12 @@ fn ask(
         for q in queries.iter_mut().filter(|q| q.state == State::Pending) {
             q.state = match wire::decode_answer(&msg[..n], q.id, name, q.qtype) {
                 Err(wire::Error::Mismatch) => continue,
-                Err(wire::Error::Malformed) => State::Failed,
-                Ok(a) if a.rcode == wire::RCODE_NXDOMAIN => State::NxDomain,
-                Ok(a) if a.rcode != wire::RCODE_NOERROR => State::Failed,
-                // A truncated answer: use the whole records it carries; if
-                // it carries none, the next server may do better.
-                Ok(a) if a.truncated && a.addrs.is_empty() => State::Failed,
-                Ok(a) => State::Done(
-                    a.addrs
-                        .into_iter()
-                        .map(|ip| SocketAddr::new(ip, 0))
-                        .collect(),
-                ),
+                // The server cut the answer short: ask again over TCP,
+                // keeping the whole records it did send in case TCP fails.
+                Ok(a) if a.truncated && a.rcode == wire::RCODE_NOERROR => {
+                    over_tcp(server, name, q.qtype, q.id, until, to_addrs(a.addrs))?
+                }
+                r => state_of(r),
             };
             break;
         }
@@ -273,10 +272,64 @@ fn ask(
     Ok(())
 }
 
-fn fail_pending(queries: &mut [Query]) {
-    for q in queries.iter_mut().filter(|q| q.state == State::Pending) {
-        q.state = State::Failed;
+/// What a decoded answer (over UDP or TCP) means for its query.
+fn state_of(r: Result<wire::Answer, wire::Error>) -> State {
+    match r {
+        Err(_) => State::Failed,
+        Ok(a) if a.rcode == wire::RCODE_NXDOMAIN => State::NxDomain,
+        Ok(a) if a.rcode != wire::RCODE_NOERROR => State::Failed,
+        // Still truncated (over TCP that means broken): whatever whole
+        // records it has, else the next server may do better.
+        Ok(a) if a.truncated && a.addrs.is_empty() => State::Failed,
+        Ok(a) => State::Done(to_addrs(a.addrs)),
     }
+}
+
+fn to_addrs(ips: Vec<std::net::IpAddr>) -> Vec<SocketAddr> {
+    ips.into_iter().map(|ip| SocketAddr::new(ip, 0)).collect()
+}
+
+/// Asks `server` over TCP (RFC 7766: each message preceded by its 16-bit
+/// length), after a truncated UDP answer, until `until`. When TCP does not
+/// give an answer, the addresses of the truncated one (`partial`) are used
+/// if there are any; otherwise the query failed at this server. Only
+/// cancellation is an error: the caller handles the deadline.
+fn over_tcp(
+    server: SocketAddr,
+    name: &Name,
+    qtype: u16,
+    id: u16,
+    until: i64,
+    partial: Vec<SocketAddr>,
+) -> io::Result<State> {
+    let st = match tcp_exchange(server, name, qtype, id, until) {
+        Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => return Err(e),
+        Err(_) => State::Failed,
+        Ok(st) => st,
+    };
+    Ok(match st {
+        State::Failed if !partial.is_empty() => State::Done(partial),
+        st => st,
+    })
+}
+
+fn tcp_exchange(
+    server: SocketAddr,
+    name: &Name,
+    qtype: u16,
+    id: u16,
+    until: i64,
+) -> io::Result<State> {
+    let mut s = tcp_connect(server, until)?;
+    let mut q = [0u8; wire::MAX_QUERY];
+    let n = wire::encode_query(id, name, qtype, &mut q);
+    let len = (n as u16).to_be_bytes();
+    bsendl(&mut s, &[IoSlice::new(&len), IoSlice::new(&q[..n])], until)?;
+    let mut len = [0u8; 2];
+    brecv(&mut s, &mut len, until)?;
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    brecv(&mut s, &mut msg, until)?;
+    Ok(state_of(wire::decode_answer(&msg, id, name, qtype)))
 }
 
 #[cfg(test)]
