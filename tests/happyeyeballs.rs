@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use dill::*;
-use dns_util::{default_env, open_fds};
+use dns_util::{default_env, env, open_fds, servers};
 
 fn errno_of<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
     r.unwrap_err().raw_os_error().unwrap()
@@ -203,4 +203,24 @@ fn cancelled_before_is_ecanceled() {
     .unwrap();
     drop(c);
     assert_eq!(out.get(), Some(Err(Some(errno::ECANCELED))));
+}
+
+#[test]
+fn lost_aaaa_answer_delays_the_race_only_briefly() {
+    // lo4.test: A is 127.0.0.1, AAAA queries are never answered. With a
+    // 10 s per-try timeout, waiting for the AAAA answer would take 10 s;
+    // RFC 8305 waits 50 ms once the A answer is in.
+    let s = servers();
+    let _e = env(
+        &format!("nameserver 127.0.0.1\noptions port:{} timeout:10", s.port),
+        "",
+    );
+    let l4 = v4_listener();
+    let port = l4.local_addr().unwrap().port();
+    let start = now();
+    let c = happyeyeballs_connect("lo4.test", port, after(30_000)).unwrap();
+    let took = now() - start;
+    assert_eq!(c.peer_addr().unwrap(), l4.local_addr().unwrap());
+    assert!(took >= 50, "did not wait for the AAAA answer: {took} ms");
+    assert!(took < 5000, "waited for the AAAA answer: {took} ms");
 }

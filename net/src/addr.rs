@@ -124,13 +124,25 @@ pub fn ipaddr_remotes(
     mode: IpMode,
     deadline: i64,
 ) -> io::Result<Vec<SocketAddr>> {
+    remotes(name, port, mode, deadline, None)
+}
+
+/// [`ipaddr_remotes`], with the resolver's settling time (see
+/// [`dns::resolve`]).
+pub(crate) fn remotes(
+    name: &str,
+    port: u16,
+    mode: IpMode,
+    deadline: i64,
+    settle: Option<i64>,
+) -> io::Result<Vec<SocketAddr>> {
     if deadline < -1 {
         return Err(err(libc::EINVAL));
     }
     if let Some(addr) = literal(name, port)? {
         return Ok(vec![check_family(addr, mode)?]);
     }
-    let mut addrs = dns::resolve(name, mode, deadline)?;
+    let mut addrs = dns::resolve(name, mode, deadline, settle)?;
     for a in &mut addrs {
         a.set_port(port);
     }

@@ -5,12 +5,16 @@ use std::net::SocketAddr;
 
 use dill_runtime::{bundle, check_cancelled, chmake, now};
 
-use crate::addr::{ipaddr_remotes, IpMode};
+use crate::addr::{remotes, IpMode};
 use crate::tcp::{tcp_connect, TcpStream};
 
 /// How long an attempt has before the next one starts beside it, ms
 /// (RFC 8305's "Connection Attempt Delay"; libdill's choice too).
 pub(crate) const ATTEMPT_DELAY_MS: i64 = 300;
+
+/// How long to wait for the other family's addresses once one family has
+/// answered, ms (RFC 8305's "Resolution Delay").
+pub(crate) const RESOLUTION_DELAY_MS: i64 = 50;
 
 fn err(code: i32) -> io::Error {
     io::Error::from_raw_os_error(code)
@@ -30,7 +34,8 @@ fn interleave(addrs: &[SocketAddr]) -> Vec<SocketAddr> {
 }
 
 /// Connects to `name`:`port` by racing its addresses (RFC 8305): resolves
-/// both families, starts with an IPv6 address, starts the next address
+/// both families (waiting 50 ms at most for the second once the first has
+/// answered), starts with an IPv6 address, starts the next address
 /// every 300 ms (or as soon as an attempt fails) while earlier attempts
 /// go on, and returns the first connection made; the other attempts are
 /// cancelled and their sockets closed.
@@ -57,7 +62,14 @@ pub fn happyeyeballs_connect(
         return Err(err(libc::EINVAL));
     }
     check_cancelled()?;
-    let addrs = interleave(&ipaddr_remotes(name, port, IpMode::PreferIpv6, deadline)?);
+    let found = remotes(
+        name,
+        port,
+        IpMode::PreferIpv6,
+        deadline,
+        Some(RESOLUTION_DELAY_MS),
+    )?;
+    let addrs = interleave(&found);
     if addrs.len() == 1 {
         return tcp_connect(addrs[0], deadline);
     }

@@ -404,6 +404,9 @@ fn respond(
         // AAAA queries are lost somewhere; A works.
         ("nov6answer.test", A) => ok(Msg::new(id, 0, q).rr(A, &[10, 10, 10, 10])),
         ("nov6answer.test", _) => vec![],
+        // Loopback over IPv4; AAAA queries lost.
+        ("lo4.test", A) => ok(Msg::new(id, 0, q).rr(A, &[127, 0, 0, 1])),
+        ("lo4.test", _) => vec![],
         _ => ok(Msg::new(id, 3, q)),
     }
 }

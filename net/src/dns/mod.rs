@@ -28,7 +28,17 @@ fn err(code: i32) -> io::Error {
 
 /// Resolves `name` (not a literal) to addresses with port 0, ordered and
 /// filtered by `mode`; never empty.
-pub(crate) fn resolve(name: &str, mode: IpMode, deadline: i64) -> io::Result<Vec<SocketAddr>> {
+///
+/// `settle`: once one family has been answered with addresses, how many ms
+/// more to wait for the other before settling for what there is (RFC
+/// 8305's "Resolution Delay"); `None` waits for both as long as the tries
+/// and the deadline allow.
+pub(crate) fn resolve(
+    name: &str,
+    mode: IpMode,
+    deadline: i64,
+    settle: Option<i64>,
+) -> io::Result<Vec<SocketAddr>> {
     let qname = Name::from_text(name)?;
     // RFC 6761: `localhost` and its subdomains are the loopback addresses,
     // whatever the hosts file or a name server might say.
@@ -49,7 +59,7 @@ pub(crate) fn resolve(name: &str, mode: IpMode, deadline: i64) -> io::Result<Vec
     let conf = conf::load_resolv_conf();
     let mut found = Vec::new();
     for cand in candidates(&qname, name.ends_with('.'), &conf) {
-        match query_name(&cand, mode, &conf, deadline)? {
+        match query_name(&cand, mode, &conf, deadline, settle)? {
             Some(addrs) => {
                 found = addrs;
                 break;
@@ -124,7 +134,10 @@ fn query_name(
     mode: IpMode,
     conf: &ResolvConf,
     deadline: i64,
+    settle: Option<i64>,
 ) -> io::Result<Option<Vec<SocketAddr>>> {
+    // When the settling time ends (set once a family has addresses).
+    let mut settle_at: Option<i64> = None;
     let mut queries: Vec<Query> = Vec::with_capacity(2);
     for (want, qtype) in [(mode.wants_v4(), TYPE_A), (mode.wants_v6(), TYPE_AAAA)] {
         if want {
@@ -161,7 +174,12 @@ fn query_name(
                 }
             }
             let sock = socks[i].as_mut().expect("opened above");
-            match ask(sock, name, &mut queries, conf.timeout_ms, deadline) {
+            let waiting = Wait {
+                timeout_ms: conf.timeout_ms,
+                deadline,
+                settle,
+            };
+            match ask(sock, name, &mut queries, &waiting, &mut settle_at) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => {
                     if expired(deadline) {
@@ -178,6 +196,12 @@ fn query_name(
             if queries.iter().all(|q| matches!(q.state, State::Done(_))) {
                 let addrs = addresses(&queries);
                 return Ok(if addrs.is_empty() { None } else { Some(addrs) });
+            }
+            // Settled: one family is enough.
+            if settle_at.is_some_and(|t| now() >= t) {
+                if let Some(p) = partial(&queries) {
+                    return Ok(p);
+                }
             }
             // Whatever the current server failed goes to the next one.
             for q in &mut queries {
@@ -221,13 +245,24 @@ fn partial(queries: &[Query]) -> Option<Option<Vec<SocketAddr>>> {
 /// Sends the pending queries to one server and waits, until its per-try
 /// timeout or the deadline, for all of them to be answered or failed.
 /// `ETIMEDOUT` when the wait ended with queries still pending.
+/// How long [`ask`] may wait.
+struct Wait {
+    /// For one server, per try.
+    timeout_ms: i64,
+    /// The caller's deadline.
+    deadline: i64,
+    /// See [`resolve`].
+    settle: Option<i64>,
+}
+
 fn ask(
     sock: &mut UdpSocket,
     name: &Name,
     queries: &mut [Query],
-    timeout_ms: i64,
-    deadline: i64,
+    w: &Wait,
+    settle_at: &mut Option<i64>,
 ) -> io::Result<()> {
+    let (timeout_ms, deadline) = (w.timeout_ms, w.deadline);
     let mut buf = [0u8; wire::MAX_QUERY];
     for q in queries.iter().filter(|q| q.state == State::Pending) {
         let n = wire::encode_query(q.id, name, q.qtype, &mut buf);
@@ -244,8 +279,16 @@ fn ask(
     // sends them.
     let mut msg = [0u8; 4096];
     while queries.iter().any(|q| q.state == State::Pending) {
-        let n = match udp_recv(sock, &mut msg, until) {
+        if let (Some(d), None) = (w.settle, *settle_at) {
+            if partial(queries).is_some() {
+                *settle_at = Some(now().saturating_add(d));
+            }
+        }
+        let wait = settle_at.map_or(until, |t| t.min(until));
+        let n = match udp_recv(sock, &mut msg, wait) {
             Ok((n, _)) => n,
+            // Settling time over before this try's: stop waiting.
+            Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) && wait < until => return Ok(()),
             // Too long for our buffer, and we cannot tell which query it
             // answers: ask again over TCP.
             Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
