@@ -270,6 +270,27 @@ fn one_family_answered_is_enough_when_the_tries_run_out() {
 }
 
 #[test]
+fn one_address_needs_only_the_preferred_family() {
+    // nov6answer.test: the AAAA query is never answered. ipaddr_remote
+    // with PreferIpv4 has its answer with the A record and does not wait
+    // out the 10 s try for AAAA; PreferIpv6 must wait for the AAAA answer
+    // (until the deadline here) before settling for IPv4.
+    let s = servers();
+    let _e = env(
+        &format!("nameserver 127.0.0.1\noptions port:{} timeout:10", s.port),
+        "",
+    );
+    let start = now();
+    let a = ipaddr_remote("nov6answer.test", 7, IpMode::PreferIpv4, after(30_000)).unwrap();
+    assert_eq!(a.ip().to_string(), "10.10.10.10");
+    assert!(now() - start < 5000, "waited for the AAAA answer");
+    let start = now();
+    let a = ipaddr_remote("nov6answer.test", 7, IpMode::PreferIpv6, after(500)).unwrap();
+    assert_eq!(a.ip().to_string(), "10.10.10.10");
+    assert!(now() - start >= 500, "did not wait for the AAAA answer");
+}
+
+#[test]
 fn deadline_zero_is_etimedout_without_waiting() {
     let _e = default_env();
     let start = now();

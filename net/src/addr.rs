@@ -94,8 +94,9 @@ pub fn ipaddr_local(name: Option<&str>, port: u16, mode: IpMode) -> io::Result<S
 /// As [`ipaddr_remotes`].
 #[doc = include_str!("../../docs/ipaddr_remote.md")]
 pub fn ipaddr_remote(name: &str, port: u16, mode: IpMode, deadline: i64) -> io::Result<SocketAddr> {
-    let addrs = ipaddr_remotes(name, port, mode, deadline)?;
-    // `ipaddr_remotes` never returns an empty list.
+    // One address is needed: the preferred family's answer is enough.
+    let addrs = remotes(name, port, mode, deadline, Some(dns::FIRST_ONLY))?;
+    // `remotes` never returns an empty list.
     addrs.into_iter().next().ok_or_else(|| err(libc::ENOENT))
 }
 
@@ -134,7 +135,7 @@ pub(crate) fn remotes(
     port: u16,
     mode: IpMode,
     deadline: i64,
-    settle: Option<i64>,
+    settle: Option<dns::Settle>,
 ) -> io::Result<Vec<SocketAddr>> {
     if deadline < -1 {
         return Err(err(libc::EINVAL));

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use dill_runtime::{bundle, check_cancelled, chmake, now};
 
 use crate::addr::{remotes, IpMode};
+use crate::dns::Settle;
 use crate::tcp::{tcp_connect, TcpStream};
 
 /// How long an attempt has before the next one starts beside it, ms
@@ -62,13 +63,11 @@ pub fn happyeyeballs_connect(
         return Err(err(libc::EINVAL));
     }
     check_cancelled()?;
-    let found = remotes(
-        name,
-        port,
-        IpMode::PreferIpv6,
-        deadline,
-        Some(RESOLUTION_DELAY_MS),
-    )?;
+    let settle = Settle {
+        after_ms: RESOLUTION_DELAY_MS,
+        preferred_only: false,
+    };
+    let found = remotes(name, port, IpMode::PreferIpv6, deadline, Some(settle))?;
     let addrs = interleave(&found);
     if addrs.len() == 1 {
         return tcp_connect(addrs[0], deadline);

@@ -29,15 +29,13 @@ fn err(code: i32) -> io::Error {
 /// Resolves `name` (not a literal) to addresses with port 0, ordered and
 /// filtered by `mode`; never empty.
 ///
-/// `settle`: once one family has been answered with addresses, how many ms
-/// more to wait for the other before settling for what there is (RFC
-/// 8305's "Resolution Delay"); `None` waits for both as long as the tries
-/// and the deadline allow.
+/// `settle` says when to stop waiting for the second family; `None` waits
+/// for both as long as the tries and the deadline allow.
 pub(crate) fn resolve(
     name: &str,
     mode: IpMode,
     deadline: i64,
-    settle: Option<i64>,
+    settle: Option<Settle>,
 ) -> io::Result<Vec<SocketAddr>> {
     let qname = Name::from_text(name)?;
     // RFC 6761: `localhost` and its subdomains are the loopback addresses,
@@ -74,6 +72,23 @@ pub(crate) fn resolve(
         Ok(out)
     }
 }
+
+/// When a lookup of both families may stop waiting for the second.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settle {
+    /// How long to go on waiting once it could stop, ms.
+    pub(crate) after_ms: i64,
+    /// Only addresses of the mode's preferred family allow stopping (else
+    /// those of either family do).
+    pub(crate) preferred_only: bool,
+}
+
+/// `ipaddr_remote` needs one address: the preferred family's answer is
+/// enough.
+pub(crate) const FIRST_ONLY: Settle = Settle {
+    after_ms: 0,
+    preferred_only: true,
+};
 
 /// The names to ask for, in order, per `search` and `ndots`: a name with
 /// a final dot is asked as is; one with at least `ndots` dots first as is,
@@ -134,7 +149,7 @@ fn query_name(
     mode: IpMode,
     conf: &ResolvConf,
     deadline: i64,
-    settle: Option<i64>,
+    settle: Option<Settle>,
 ) -> io::Result<Option<Vec<SocketAddr>>> {
     // When the settling time ends (set once a family has addresses).
     let mut settle_at: Option<i64> = None;
@@ -178,6 +193,7 @@ fn query_name(
                 timeout_ms: conf.timeout_ms,
                 deadline,
                 settle,
+                mode,
             };
             match ask(sock, name, &mut queries, &waiting, &mut settle_at) {
                 Ok(()) => {}
@@ -218,6 +234,15 @@ fn query_name(
     })
 }
 
+/// Whether the answers so far allow settling as `st` says.
+fn can_settle(queries: &[Query], mode: IpMode, st: Settle) -> bool {
+    let preferred = if mode.v6_first() { TYPE_AAAA } else { TYPE_A };
+    queries.iter().any(|q| {
+        matches!(&q.state, State::Done(a) if !a.is_empty())
+            && (!st.preferred_only || q.qtype == preferred)
+    })
+}
+
 /// The addresses of the queries answered so far.
 fn addresses(queries: &[Query]) -> Vec<SocketAddr> {
     let mut addrs = Vec::new();
@@ -252,7 +277,9 @@ struct Wait {
     /// The caller's deadline.
     deadline: i64,
     /// See [`resolve`].
-    settle: Option<i64>,
+    settle: Option<Settle>,
+    /// The lookup's mode.
+    mode: IpMode,
 }
 
 fn ask(
@@ -279,9 +306,9 @@ fn ask(
     // sends them.
     let mut msg = [0u8; 4096];
     while queries.iter().any(|q| q.state == State::Pending) {
-        if let (Some(d), None) = (w.settle, *settle_at) {
-            if partial(queries).is_some() {
-                *settle_at = Some(now().saturating_add(d));
+        if let (Some(st), None) = (w.settle, *settle_at) {
+            if can_settle(queries, w.mode, st) {
+                *settle_at = Some(now().saturating_add(st.after_ms));
             }
         }
         let wait = settle_at.map_or(until, |t| t.min(until));
