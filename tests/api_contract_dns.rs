@@ -42,10 +42,14 @@ fn udp_signatures_match_the_contract() {
     let recvl: fn(&mut UdpSocket, &mut [IoSliceMut<'_>], i64) -> io::Result<(usize, SocketAddr)> =
         udp_recvl;
     let addr: fn(&UdpSocket) -> io::Result<SocketAddr> = UdpSocket::local_addr;
+    // Beyond the contract: the remote address given to udp_open.
+    let remote: fn(&UdpSocket) -> Option<SocketAddr> = UdpSocket::remote_addr;
     is_socket::<UdpSocket>();
 
     let mut a = open(Some("127.0.0.1:0".parse().unwrap()), None).unwrap();
     let mut b = open(None, Some(addr(&a).unwrap())).unwrap();
+    assert_eq!(remote(&b), Some(addr(&a).unwrap()));
+    assert_eq!(remote(&a), None);
     send(&mut b, None, b"1").unwrap();
     sendl(&mut b, None, &[IoSlice::new(b"2")]).unwrap();
     let mut buf = [0u8; 4];
