@@ -291,6 +291,19 @@ fn one_address_needs_only_the_preferred_family() {
 }
 
 #[test]
+fn ipv6_name_server() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        return; // no IPv6 here
+    }
+    let s = servers();
+    let _e = env(&format!("nameserver ::1\noptions port:{}", s.port), "");
+    let before = s.log.count(2, "www.test", A);
+    let a = ipaddr_remotes("www.test", 7, IpMode::PreferIpv4, after(5000)).unwrap();
+    assert_eq!(ips(&a), ["10.0.0.1", "10.0.0.2", "fd00::1"]);
+    assert_eq!(s.log.count(2, "www.test", A), before + 1);
+}
+
+#[test]
 fn deadline_zero_is_etimedout_without_waiting() {
     let _e = default_env();
     let start = now();

@@ -67,7 +67,10 @@ pub fn servers() -> &'static Servers {
             let closed = UdpSocket::bind("127.0.0.1:0").unwrap();
             let closed_port = closed.local_addr().unwrap().port();
             drop(closed);
-            for (i, s) in [a, b].into_iter().enumerate() {
+            // A third server on ::1 where IPv6 works (index 2).
+            let c = UdpSocket::bind(("::1", port)).ok();
+            for (i, s) in [Some(a), Some(b), c].into_iter().enumerate() {
+                let Some(s) = s else { continue };
                 let log = log.clone();
                 std::thread::spawn(move || serve(i, s, log));
             }
@@ -219,7 +222,7 @@ fn v6(s: &str) -> [u8; 16] {
 
 fn serve(index: usize, sock: UdpSocket, log: Arc<Log>) {
     let mut buf = [0u8; 1500];
-    let spoofer = UdpSocket::bind((if index == 0 { "127.0.0.1" } else { "127.0.0.2" }, 0)).unwrap();
+    let spoofer = UdpSocket::bind((["127.0.0.1", "127.0.0.2", "::1"][index], 0)).unwrap();
     loop {
         let Ok((n, from)) = sock.recv_from(&mut buf) else {
             continue;
