@@ -419,3 +419,36 @@ fn broadcast_without_permission_is_eacces() {
         libc::EACCES
     );
 }
+
+#[test]
+fn open_in_a_cancelled_coroutine_is_ecanceled() {
+    let _serial = serial();
+    let mut peer = udp_open(local(), None).unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let mut s = udp_open(local(), None).unwrap();
+    udp_send(&mut peer, Some(s.local_addr().unwrap()), b"queued").unwrap();
+    let out = Rc::new(Cell::new(None));
+    let o = out.clone();
+    let c = go(move || {
+        let _ = msleep(-1); // until cancelled
+        let opened = udp_open(None, None).map(drop).map_err(|e| e.raw_os_error());
+        // What needs no waiting still works: a send, and a receive of a
+        // datagram already there.
+        let sent = udp_send(&mut s, Some(peer_addr), b"x").is_ok();
+        let mut buf = [0u8; 8];
+        let got = udp_recv(&mut s, &mut buf, -1)
+            .map(|(n, _)| n)
+            .map_err(|e| e.raw_os_error());
+        let blocked = udp_recv(&mut s, &mut buf, -1)
+            .map(|(n, _)| n)
+            .map_err(|e| e.raw_os_error());
+        o.set(Some((opened, sent, got, blocked)));
+    })
+    .unwrap();
+    drop(c);
+    let (opened, sent, got, blocked) = out.get().unwrap();
+    assert_eq!(opened, Err(Some(libc::ECANCELED)));
+    assert!(sent);
+    assert_eq!(got, Ok(6));
+    assert_eq!(blocked, Err(Some(libc::ECANCELED)));
+}
