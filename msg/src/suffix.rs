@@ -227,7 +227,10 @@ impl<S: ByteStream> MsgStream for SuffixStream<S> {
 impl<S: fmt::Debug> fmt::Debug for SuffixStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SuffixStream")
-            .field("suffix", &self.delim.as_slice().escape_ascii().to_string())
+            .field(
+                "suffix",
+                &format_args!("\"{}\"", self.delim.as_slice().escape_ascii()),
+            )
             .field("inerr", &(self.state & INERR != 0))
             .field("outerr", &(self.state & OUTERR != 0))
             .field("indone", &(self.state & INDONE != 0))

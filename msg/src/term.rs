@@ -175,7 +175,7 @@ impl<S: fmt::Debug> fmt::Debug for TermStream<S> {
         f.debug_struct("TermStream")
             .field(
                 "terminal",
-                &self.term[..self.len as usize].escape_ascii().to_string(),
+                &format_args!("\"{}\"", self.term[..self.len as usize].escape_ascii()),
             )
             .field("indone", &(self.state & INDONE != 0))
             .field("outdone", &(self.state & OUTDONE != 0))
