@@ -12,7 +12,13 @@ use dill::errno::*;
 use dill::*;
 use msg_util::*;
 
-fn pair(hdrlen: usize, flags: u32) -> (PrefixStream<IpcStream<'static>>, PrefixStream<IpcStream<'static>>) {
+fn pair(
+    hdrlen: usize,
+    flags: u32,
+) -> (
+    PrefixStream<IpcStream<'static>>,
+    PrefixStream<IpcStream<'static>>,
+) {
     let (a, b) = ipc_pair().unwrap();
     (
         prefix_attach(a, hdrlen, flags).unwrap(),
@@ -33,7 +39,11 @@ fn round_trip_every_header_size_and_order() {
             for &n in sizes {
                 let msg: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
                 msend(&mut a, &msg, now() + 10_000).unwrap();
-                assert_eq!(recv_vec(&mut b, 70_000), msg, "hdrlen {hdrlen} flags {flags} size {n}");
+                assert_eq!(
+                    recv_vec(&mut b, 70_000),
+                    msg,
+                    "hdrlen {hdrlen} flags {flags} size {n}"
+                );
                 // And back the other way.
                 msend(&mut b, &msg, now() + 10_000).unwrap();
                 assert_eq!(recv_vec(&mut a, n), msg, "exact-size buffer");
@@ -77,7 +87,11 @@ fn vectored_send_and_receive_across_many_buffers() {
     // The same message into a list one byte too short: EMSGSIZE.
     let mut store = vec![[0u8; 1]; whole.len() - 1];
     let mut bufs: Vec<IoSliceMut<'_>> = store.iter_mut().map(|s| IoSliceMut::new(s)).collect();
-    assert_errno(mrecvl(&mut b, &mut bufs, now() + 10_000), EMSGSIZE, "short list");
+    assert_errno(
+        mrecvl(&mut b, &mut bufs, now() + 10_000),
+        EMSGSIZE,
+        "short list",
+    );
     // An empty message into no buffers at all.
     msendl(&mut a, &[], -1).unwrap();
     assert_eq!(mrecvl(&mut b, &mut [], now() + 10_000).unwrap(), 0);
@@ -110,7 +124,11 @@ fn messages_split_across_reads() {
 #[test]
 fn a_message_too_long_for_the_header_is_refused_and_nothing_is_sent() {
     let (mut a, mut b) = pair(1, PREFIX_BIG_ENDIAN);
-    assert_errno(msend(&mut a, &[1u8; 256], -1), EMSGSIZE, "256 bytes, 1-byte header");
+    assert_errno(
+        msend(&mut a, &[1u8; 256], -1),
+        EMSGSIZE,
+        "256 bytes, 1-byte header",
+    );
     let (x, y) = ([1u8; 200], [2u8; 56]);
     assert_errno(
         msendl(&mut a, &[IoSlice::new(&x), IoSlice::new(&y)], -1),
@@ -121,7 +139,11 @@ fn a_message_too_long_for_the_header_is_refused_and_nothing_is_sent() {
     msend(&mut a, &[3u8; 255], -1).unwrap();
     assert_eq!(recv_vec(&mut b, 1000), vec![3u8; 255]);
     let (mut a, mut b) = pair(2, PREFIX_LITTLE_ENDIAN);
-    assert_errno(msend(&mut a, &vec![0u8; 65536], -1), EMSGSIZE, "64 KiB, 2-byte header");
+    assert_errno(
+        msend(&mut a, &vec![0u8; 65536], -1),
+        EMSGSIZE,
+        "64 KiB, 2-byte header",
+    );
     msend(&mut a, b"ok", -1).unwrap();
     assert_eq!(recv_vec(&mut b, 10), b"ok");
 }
@@ -143,7 +165,11 @@ fn an_oversized_inbound_message_is_skipped_and_the_stream_stays_usable() {
     let mut small = [0u8; 10];
     assert_errno(mrecv(&mut b, &mut small, -1), EMSGSIZE, "11 into 10");
     assert_eq!(recv_vec(&mut b, 10), b"first");
-    assert_errno(mrecv(&mut b, &mut [0u8; 4096], -1), EMSGSIZE, "100 KB into 4 KB");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 4096], -1),
+        EMSGSIZE,
+        "100 KB into 4 KB",
+    );
     assert_eq!(recv_vec(&mut b, 10), b"second");
     assert_errno(mrecv(&mut b, &mut small, -1), EMSGSIZE, "100 KB into 10");
     assert_eq!(recv_vec(&mut b, 10), b"third");
@@ -207,7 +233,11 @@ fn timeout_breaks_the_inbound_direction_only() {
     let start = now();
     assert_errno(mrecv(&mut b, &mut [0u8; 4], now() + 50), ETIMEDOUT, "mrecv");
     assert!(now() >= start + 50, "woke early");
-    assert_errno(mrecv(&mut b, &mut [0u8; 4], -1), ECONNRESET, "after timeout");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 4], -1),
+        ECONNRESET,
+        "after timeout",
+    );
     // The other direction still works.
     msend(&mut b, b"out", -1).unwrap();
     assert_eq!(recv_vec(&mut a, 4), b"out");
@@ -220,9 +250,17 @@ fn timeout_in_the_middle_of_a_message() {
     let mut b = prefix_attach(b, 2, PREFIX_BIG_ENDIAN).unwrap();
     let mut raw = raw;
     bsend(&mut raw, &[0, 10, b'p', b'a', b'r'], -1).unwrap(); // 3 of 10 bytes
-    assert_errno(mrecv(&mut b, &mut [0u8; 20], now() + 30), ETIMEDOUT, "partial message");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 20], now() + 30),
+        ETIMEDOUT,
+        "partial message",
+    );
     bsend(&mut raw, b"tial!!!", -1).unwrap();
-    assert_errno(mrecv(&mut b, &mut [0u8; 20], now() + 30), ECONNRESET, "after");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 20], now() + 30),
+        ECONNRESET,
+        "after",
+    );
 }
 
 #[test]
@@ -280,6 +318,9 @@ fn cancelled_receive_and_send_are_ecanceled() {
 fn debug_shows_the_layer_and_the_stream() {
     let (a, _b) = pair(4, PREFIX_LITTLE_ENDIAN);
     let s = format!("{a:?}");
-    assert!(s.contains("PrefixStream") && s.contains("hdrlen: 4") && s.contains("little"), "{s}");
+    assert!(
+        s.contains("PrefixStream") && s.contains("hdrlen: 4") && s.contains("little"),
+        "{s}"
+    );
     assert!(s.contains("IpcStream") || s.contains("fd"), "{s}");
 }

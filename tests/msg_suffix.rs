@@ -13,15 +13,31 @@ use dill::errno::*;
 use dill::*;
 use msg_util::*;
 
-fn pair(delim: &[u8]) -> (SuffixStream<IpcStream<'static>>, SuffixStream<IpcStream<'static>>) {
+fn pair(
+    delim: &[u8],
+) -> (
+    SuffixStream<IpcStream<'static>>,
+    SuffixStream<IpcStream<'static>>,
+) {
     let (a, b) = ipc_pair().unwrap();
-    (suffix_attach(a, delim).unwrap(), suffix_attach(b, delim).unwrap())
+    (
+        suffix_attach(a, delim).unwrap(),
+        suffix_attach(b, delim).unwrap(),
+    )
 }
 
 #[test]
 fn round_trip_with_various_delimiters() {
     let long: Vec<u8> = (0..32u8).map(|i| 0xa0 + i).collect();
-    for delim in [&b"\r\n"[..], b"\n", b"\0", b"\r\r\n", b"aba", b"--END--", &long] {
+    for delim in [
+        &b"\r\n"[..],
+        b"\n",
+        b"\0",
+        b"\r\r\n",
+        b"aba",
+        b"--END--",
+        &long,
+    ] {
         let (mut a, mut b) = pair(delim);
         let msgs: [&[u8]; 6] = [b"hello", b"", b"x\r", b"a\rb\nc", b"ab", &[7u8; 5000]];
         for m in msgs {
@@ -33,11 +49,11 @@ fn round_trip_with_various_delimiters() {
                     assert_eq!(e.raw_os_error(), Some(EINVAL));
                     let mut wire = m.to_vec();
                     wire.extend_from_slice(delim);
-                    let first = wire
-                        .windows(delim.len())
-                        .position(|w| w == delim)
-                        .unwrap();
-                    assert!(first < m.len(), "{m:?} refused with {delim:?} but framed fine");
+                    let first = wire.windows(delim.len()).position(|w| w == delim).unwrap();
+                    assert!(
+                        first < m.len(),
+                        "{m:?} refused with {delim:?} but framed fine"
+                    );
                 }
             }
         }
@@ -47,7 +63,9 @@ fn round_trip_with_various_delimiters() {
 #[test]
 fn vectored_send_and_receive() {
     let (mut a, mut b) = pair(b"\r\n");
-    let parts: Vec<Vec<u8>> = (0..40).map(|i| vec![b'a' + (i % 26) as u8; i % 4]).collect();
+    let parts: Vec<Vec<u8>> = (0..40)
+        .map(|i| vec![b'a' + (i % 26) as u8; i % 4])
+        .collect();
     let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
     let whole = parts.concat();
     msendl(&mut a, &slices, -1).unwrap();
@@ -184,7 +202,11 @@ fn timeout_breaks_the_inbound_direction_only() {
     let start = now();
     assert_errno(mrecv(&mut b, &mut [0u8; 4], now() + 50), ETIMEDOUT, "mrecv");
     assert!(now() >= start + 50, "woke early");
-    assert_errno(mrecv(&mut b, &mut [0u8; 4], -1), ECONNRESET, "after timeout");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 4], -1),
+        ECONNRESET,
+        "after timeout",
+    );
     msend(&mut b, b"out", -1).unwrap();
     assert_eq!(recv_vec(&mut a, 4), b"out");
     assert_errno(b.detach(-1), ECONNRESET, "detach of a broken stream");
@@ -195,7 +217,11 @@ fn timeout_in_the_middle_of_a_message() {
     let (mut raw, b) = ipc_pair().unwrap();
     let mut b = suffix_attach(b, b"\r\n").unwrap();
     bsend(&mut raw, b"partial\r", -1).unwrap();
-    assert_errno(mrecv(&mut b, &mut [0u8; 20], now() + 30), ETIMEDOUT, "partial");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 20], now() + 30),
+        ETIMEDOUT,
+        "partial",
+    );
     bsend(&mut raw, b"\n", -1).unwrap();
     assert_errno(mrecv(&mut b, &mut [0u8; 20], -1), ECONNRESET, "after");
 }

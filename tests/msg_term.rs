@@ -88,7 +88,11 @@ fn detach_drops_pending_inbound_messages() {
 #[test]
 fn the_terminal_message_cannot_be_sent_as_data() {
     let (mut a, mut b) = pair(b"STOP");
-    assert_errno(msend(&mut a, b"STOP", -1), EINVAL, "terminal message as data");
+    assert_errno(
+        msend(&mut a, b"STOP", -1),
+        EINVAL,
+        "terminal message as data",
+    );
     assert_errno(
         msendl(
             &mut a,
@@ -136,7 +140,11 @@ fn small_buffers_still_see_the_terminal_message() {
     assert_errno(mrecv(&mut b, &mut small, -1), EMSGSIZE, "8 bytes into 4");
     assert_eq!(mrecv(&mut b, &mut small, -1).unwrap(), 2);
     assert_eq!(&small[..2], b"de");
-    assert_errno(mrecv(&mut b, &mut small, -1), EPIPE, "terminal into 4 bytes");
+    assert_errno(
+        mrecv(&mut b, &mut small, -1),
+        EPIPE,
+        "terminal into 4 bytes",
+    );
     // A message bigger than the terminal message into a small buffer.
     let (mut c, mut d) = pair(b"END");
     msend(&mut c, b"much longer", -1).unwrap();
@@ -168,7 +176,11 @@ fn term_over_suffix() {
 fn end_of_stream_without_a_terminal_message_is_a_broken_connection() {
     let (a, mut b) = pair(b"STOP");
     drop(a);
-    assert_errno(mrecv(&mut b, &mut [0u8; 8], -1), ECONNRESET, "no terminal message");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 8], -1),
+        ECONNRESET,
+        "no terminal message",
+    );
     assert_errno(mrecv(&mut b, &mut [0u8; 8], -1), ECONNRESET, "again");
     // detach fails the same way (and closes the stream).
     let (a, b) = pair(b"STOP");
@@ -206,8 +218,16 @@ fn cancelled_detach_and_receive_are_ecanceled() {
 fn errors_of_the_layer_below_come_through() {
     let (mut a, mut b) = pair(b"STOP");
     assert_errno(msend(&mut a, &[0u8; 4], -2), EINVAL, "bad deadline");
-    assert_errno(mrecv(&mut b, &mut [0u8; 4], now() + 20), ETIMEDOUT, "timeout");
-    assert_errno(mrecv(&mut b, &mut [0u8; 4], -1), ECONNRESET, "broken after timeout");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 4], now() + 20),
+        ETIMEDOUT,
+        "timeout",
+    );
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 4], -1),
+        ECONNRESET,
+        "broken after timeout",
+    );
     msend(&mut b, b"still sends", -1).unwrap();
     assert_eq!(recv_vec(&mut a, 20), b"still sends");
 }
@@ -217,6 +237,9 @@ fn debug_shows_the_handshake_state() {
     let (mut a, _b) = pair(b"STOP");
     term_done(&mut a, -1).unwrap();
     let s = format!("{a:?}");
-    assert!(s.contains("TermStream") && s.contains("\"STOP\"") && s.contains("outdone: true"), "{s}");
+    assert!(
+        s.contains("TermStream") && s.contains("\"STOP\"") && s.contains("outdone: true"),
+        "{s}"
+    );
     assert!(s.contains("PrefixStream"), "{s}");
 }
