@@ -78,7 +78,7 @@ fn vectored_send_and_receive_across_many_buffers() {
     msendl(&mut a, &slices, -1).unwrap();
     msendl(&mut a, &slices, -1).unwrap();
     // Received into 30 buffers of 3 bytes: 90 bytes of room for 80.
-    let mut store = vec![[0u8; 3]; 30];
+    let mut store = [[0u8; 3]; 30];
     let mut bufs: Vec<IoSliceMut<'_>> = store.iter_mut().map(|s| IoSliceMut::new(s)).collect();
     let n = mrecvl(&mut b, &mut bufs, now() + 10_000).unwrap();
     drop(bufs);

@@ -69,7 +69,7 @@ fn vectored_send_and_receive() {
     let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
     let whole = parts.concat();
     msendl(&mut a, &slices, -1).unwrap();
-    let mut store = vec![[0u8; 7]; 20];
+    let mut store = [[0u8; 7]; 20];
     let mut bufs: Vec<IoSliceMut<'_>> = store.iter_mut().map(|s| IoSliceMut::new(s)).collect();
     let n = mrecvl(&mut b, &mut bufs, now() + 10_000).unwrap();
     drop(bufs);

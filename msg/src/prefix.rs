@@ -50,7 +50,11 @@ pub struct PrefixStream<S> {
 }
 
 #[doc = include_str!("../../docs/prefix_attach.md")]
-pub fn prefix_attach<S: ByteStream>(s: S, hdrlen: usize, flags: u32) -> io::Result<PrefixStream<S>> {
+pub fn prefix_attach<S: ByteStream>(
+    s: S,
+    hdrlen: usize,
+    flags: u32,
+) -> io::Result<PrefixStream<S>> {
     if !matches!(hdrlen, 1 | 2 | 4 | 8) || flags & !PREFIX_LITTLE_ENDIAN != 0 {
         return Err(err(libc::EINVAL));
     }
@@ -111,14 +115,21 @@ impl<S: ByteStream> PrefixStream<S> {
     /// largest of the caller's buffers as scratch when it beats the stack
     /// one.
     #[cold]
-    fn skip(&mut self, bufs: &mut [IoSliceMut<'_>], mut left: u64, deadline: i64) -> io::Result<()> {
+    fn skip(
+        &mut self,
+        bufs: &mut [IoSliceMut<'_>],
+        mut left: u64,
+        deadline: i64,
+    ) -> io::Result<()> {
         let mut stack = [0u8; SKIP_CHUNK];
         let scratch: &mut [u8] = match bufs.iter_mut().max_by_key(|b| b.len()) {
             Some(b) if b.len() > SKIP_CHUNK => b,
             _ => &mut stack,
         };
         while left > 0 {
-            let k = scratch.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let k = scratch
+                .len()
+                .min(usize::try_from(left).unwrap_or(usize::MAX));
             self.s.brecv(&mut scratch[..k], deadline)?;
             left -= k as u64;
         }
@@ -149,7 +160,13 @@ impl<S: ByteStream> MsgStream for PrefixStream<S> {
             _ => return Err(err(libc::EMSGSIZE)),
         };
         let hdr = self.encode(len);
-        let r = send_framed(&mut self.s, &hdr[..self.hdrlen as usize], bufs, &[], deadline);
+        let r = send_framed(
+            &mut self.s,
+            &hdr[..self.hdrlen as usize],
+            bufs,
+            &[],
+            deadline,
+        );
         if r.is_err() {
             self.state |= OUTERR;
         }
