@@ -324,3 +324,27 @@ fn debug_shows_the_layer_and_the_stream() {
     );
     assert!(s.contains("IpcStream") || s.contains("fd"), "{s}");
 }
+
+#[test]
+fn failed_attach_and_detach_close_the_stream() {
+    // As libdill: the stream handed over is closed on error (its peer
+    // sees the end of the stream), and no descriptor is left behind.
+    let (a, mut b) = ipc_pair().unwrap();
+    assert_errno(prefix_attach(a, 3, 0), EINVAL, "attach");
+    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10_000), EPIPE, "peer of attach");
+
+    let (a, mut b) = ipc_pair().unwrap();
+    let mut a = prefix_attach(a, 4, PREFIX_BIG_ENDIAN).unwrap();
+    assert_errno(mrecv(&mut a, &mut [0u8; 1], now() + 10), ETIMEDOUT, "break it");
+    assert_errno(a.detach(), ECONNRESET, "detach");
+    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10_000), EPIPE, "peer of detach");
+
+    let (a, mut b) = ipc_pair().unwrap();
+    assert_errno(suffix_attach(a, b""), EINVAL, "suffix attach");
+    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10_000), EPIPE, "peer of suffix attach");
+
+    let (a, mut b) = ipc_pair().unwrap();
+    let p = prefix_attach(a, 4, PREFIX_BIG_ENDIAN).unwrap();
+    assert_errno(term_attach(p, &[0u8; 40]), EINVAL, "term attach");
+    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10_000), EPIPE, "peer of term attach");
+}
