@@ -49,6 +49,11 @@ pub struct PrefixStream<S> {
     state: u8,
 }
 
+/// Creates a PREFIX message socket on top of the byte stream `s`.
+///
+/// # Errors
+///
+/// `EINVAL`: see ERRORS below.
 #[doc = include_str!("../../docs/prefix_attach.md")]
 pub fn prefix_attach<S: ByteStream>(
     s: S,
@@ -67,6 +72,11 @@ pub fn prefix_attach<S: ByteStream>(
 }
 
 impl<S: ByteStream> PrefixStream<S> {
+    /// Ends the PREFIX protocol and gives back the byte stream.
+    ///
+    /// # Errors
+    ///
+    /// `ECONNRESET`: see ERRORS below.
     #[doc = include_str!("../../docs/prefix_detach.md")]
     pub fn detach(self) -> io::Result<S> {
         if self.state & (INERR | OUTERR) != 0 {

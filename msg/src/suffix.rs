@@ -146,6 +146,11 @@ pub struct SuffixStream<S> {
     state: u8,
 }
 
+/// Creates a SUFFIX message socket on top of the byte stream `s`.
+///
+/// # Errors
+///
+/// `EINVAL`: see ERRORS below.
 #[doc = include_str!("../../docs/suffix_attach.md")]
 pub fn suffix_attach<S: ByteStream>(s: S, suffix: &[u8]) -> io::Result<SuffixStream<S>> {
     let delim = Delim::new(suffix).ok_or_else(|| err(libc::EINVAL))?;
@@ -153,6 +158,11 @@ pub fn suffix_attach<S: ByteStream>(s: S, suffix: &[u8]) -> io::Result<SuffixStr
 }
 
 impl<S: ByteStream> SuffixStream<S> {
+    /// Ends the SUFFIX protocol and gives back the byte stream.
+    ///
+    /// # Errors
+    ///
+    /// `ECONNRESET`, `EINVAL`: see ERRORS below for when each occurs.
     #[doc = include_str!("../../docs/suffix_detach.md")]
     pub fn detach(self, deadline: i64) -> io::Result<S> {
         check_deadline(deadline)?;

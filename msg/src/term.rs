@@ -44,6 +44,12 @@ pub struct TermStream<S> {
     state: u8,
 }
 
+/// Creates a TERM socket with the terminal message `msg` on top of the
+/// message socket `s`.
+///
+/// # Errors
+///
+/// `EINVAL`: see ERRORS below.
 #[doc = include_str!("../../docs/term_attach.md")]
 pub fn term_attach<S: MsgStream>(s: S, msg: &[u8]) -> io::Result<TermStream<S>> {
     if msg.len() > MAX_TERM {
@@ -59,6 +65,11 @@ pub fn term_attach<S: MsgStream>(s: S, msg: &[u8]) -> io::Result<TermStream<S>> 
     })
 }
 
+/// Sends the terminal message: no more messages from this side.
+///
+/// # Errors
+///
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/term_done.md")]
 pub fn term_done<S: MsgStream>(s: &mut TermStream<S>, deadline: i64) -> io::Result<()> {
     if s.state & OUTDONE != 0 {
@@ -71,6 +82,11 @@ pub fn term_done<S: MsgStream>(s: &mut TermStream<S>, deadline: i64) -> io::Resu
 }
 
 impl<S: MsgStream> TermStream<S> {
+    /// Finishes the terminal handshake and gives back the message socket.
+    ///
+    /// # Errors
+    ///
+    /// `ECANCELED`, `ECONNRESET`, `EINVAL`, `ETIMEDOUT`: see ERRORS below for when each occurs.
     #[doc = include_str!("../../docs/term_detach.md")]
     pub fn detach(mut self, deadline: i64) -> io::Result<S> {
         check_deadline(deadline)?;
