@@ -9,7 +9,9 @@
 //!   (the same system calls as PREFIX), and through a `BufReader` (what a
 //!   buffered codec does: usually one `read` per message);
 //! * SUFFIX with CR LF on the same payload, for scale (SUFFIX cannot read
-//!   ahead of the delimiter: one receive per 2 bytes).
+//!   ahead of the delimiter: one receive per 2 bytes);
+//! * Go (`benches/go/msg`, GOMAXPROCS=1), the same framing by hand, run
+//!   right after the other samples when `go` is installed.
 //!
 //! Harness-less: every case runs in this one process, interleaved, and the
 //! table (median ns per round trip, ratio to the floor) is printed from the
@@ -263,6 +265,9 @@ fn main() {
             c.samples.push(t.as_nanos() as f64 / n as f64);
         }
     }
+    // Go's figures, from its own process (it takes its medians itself),
+    // run right after the samples above.
+    let go_rows = run_go(quick);
     let floor = median(&mut cases[0].samples.clone());
     println!(
         "PREFIX message ping-pong, {rounds} interleaved samples per case, median ns per round trip"
@@ -280,4 +285,48 @@ fn main() {
             m / floor
         );
     }
+    for (name, what, ns) in go_rows {
+        println!("| `{name}` | {what} | {ns:.0} | {:.2} |", ns / floor);
+    }
+}
+
+/// Runs `benches/go/msg` (GOMAXPROCS=1) and returns its rows; says so on
+/// stderr and returns none when `go` is not installed. Installs nothing.
+fn run_go(quick: bool) -> Vec<(String, &'static str, f64)> {
+    if quick {
+        return Vec::new();
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("go/msg");
+    let out = match std::process::Command::new("go")
+        .arg("run")
+        .arg(".")
+        .current_dir(&dir)
+        .env("GOMAXPROCS", "1")
+        .output()
+    {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            eprintln!(
+                "go: the Go peer failed, its figures are left out: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return Vec::new();
+        }
+        Err(_) => {
+            eprintln!("go: not installed, Go's figures are left out");
+            return Vec::new();
+        }
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (name, ns) = l.split_once(' ')?;
+            let what = match name {
+                "go_prefix_exact" => "Go (GOMAXPROCS=1), io.ReadFull size then payload",
+                "go_prefix_bufio" => "Go (GOMAXPROCS=1), the same through a bufio.Reader",
+                _ => "Go",
+            };
+            Some((name.to_string(), what, ns.trim().parse().ok()?))
+        })
+        .collect()
 }
