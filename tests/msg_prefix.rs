@@ -331,20 +331,55 @@ fn failed_attach_and_detach_close_the_stream() {
     // sees the end of the stream), and no descriptor is left behind.
     let (a, mut b) = ipc_pair().unwrap();
     assert_errno(prefix_attach(a, 3, 0), EINVAL, "attach");
-    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10_000), EPIPE, "peer of attach");
+    assert_errno(
+        brecv(&mut b, &mut [0u8; 1], now() + 10_000),
+        EPIPE,
+        "peer of attach",
+    );
 
     let (a, mut b) = ipc_pair().unwrap();
     let mut a = prefix_attach(a, 4, PREFIX_BIG_ENDIAN).unwrap();
-    assert_errno(mrecv(&mut a, &mut [0u8; 1], now() + 10), ETIMEDOUT, "break it");
+    assert_errno(
+        mrecv(&mut a, &mut [0u8; 1], now() + 10),
+        ETIMEDOUT,
+        "break it",
+    );
     assert_errno(a.detach(), ECONNRESET, "detach");
-    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10_000), EPIPE, "peer of detach");
+    assert_errno(
+        brecv(&mut b, &mut [0u8; 1], now() + 10_000),
+        EPIPE,
+        "peer of detach",
+    );
 
     let (a, mut b) = ipc_pair().unwrap();
     assert_errno(suffix_attach(a, b""), EINVAL, "suffix attach");
-    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10_000), EPIPE, "peer of suffix attach");
+    assert_errno(
+        brecv(&mut b, &mut [0u8; 1], now() + 10_000),
+        EPIPE,
+        "peer of suffix attach",
+    );
 
     let (a, mut b) = ipc_pair().unwrap();
     let p = prefix_attach(a, 4, PREFIX_BIG_ENDIAN).unwrap();
     assert_errno(term_attach(p, &[0u8; 40]), EINVAL, "term attach");
-    assert_errno(brecv(&mut b, &mut [0u8; 1], now() + 10_000), EPIPE, "peer of term attach");
+    assert_errno(
+        brecv(&mut b, &mut [0u8; 1], now() + 10_000),
+        EPIPE,
+        "peer of term attach",
+    );
+}
+
+#[test]
+fn a_half_closed_stream_below_is_epipe_and_stays_so() {
+    let (mut a, mut b) = ipc_pair().unwrap();
+    ipc_done(&mut a, -1).unwrap();
+    let mut a = prefix_attach(a, 2, PREFIX_BIG_ENDIAN).unwrap();
+    assert_errno(msend(&mut a, b"x", -1), EPIPE, "after ipc_done");
+    assert_errno(msend(&mut a, b"x", -1), EPIPE, "again");
+    // Receiving still works, and detach is fine: nothing was lost.
+    bsend(&mut b, &[0, 2, b'o', b'k'], -1).unwrap();
+    assert_eq!(recv_vec(&mut a, 4), b"ok");
+    let mut s = suffix_attach(a.detach().unwrap(), b"\n").unwrap();
+    assert_errno(msend(&mut s, b"x", -1), EPIPE, "suffix after ipc_done");
+    assert!(s.detach(-1).is_ok());
 }

@@ -193,8 +193,13 @@ impl<S: ByteStream> MsgStream for SuffixStream<S> {
             return Err(err(libc::EINVAL));
         }
         let r = send_framed(&mut self.s, &[], bufs, self.delim.as_slice(), deadline);
-        if r.is_err() {
-            self.state |= OUTERR;
+        if let Err(e) = &r {
+            // A stream below that refuses to send at all (half-closed:
+            // EPIPE) keeps saying so; any other failure may have left part
+            // of the message on the wire.
+            if e.raw_os_error() != Some(libc::EPIPE) {
+                self.state |= OUTERR;
+            }
         }
         r
     }
