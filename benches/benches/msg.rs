@@ -11,7 +11,9 @@
 //! * SUFFIX with CR LF on the same payload, for scale (SUFFIX cannot read
 //!   ahead of the delimiter: one receive per 2 bytes);
 //! * Go (`benches/go/msg`, GOMAXPROCS=1), the same framing by hand, run
-//!   right after the other samples when `go` is installed.
+//!   right after the other samples when `go` is installed;
+//! * PREFIX over TCP loopback beside the same floor over TCP (TCP rows are
+//!   compared with the TCP floor).
 //!
 //! Harness-less: every case runs in this one process, interleaved, and the
 //! table (median ns per round trip, ratio to the floor) is printed from the
@@ -185,6 +187,63 @@ fn tokio_prefix(iters: u64, buffered: bool) -> Duration {
     })
 }
 
+/// A connected loopback TCP pair, blocking std sockets.
+fn std_tcp_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    (c, s)
+}
+
+/// A connected loopback TCP pair of dill streams.
+fn dill_tcp_pair() -> (TcpStream<'static>, TcpStream<'static>) {
+    let l = tcp_listen("127.0.0.1:0".parse().unwrap(), 8).unwrap();
+    let c = tcp_connect(l.local_addr().unwrap(), -1).unwrap();
+    let (s, _) = tcp_accept(&l, -1).unwrap();
+    (c, s)
+}
+
+/// TCP floor: the same 68 bytes each way, blocking, one thread.
+fn floor_tcp(iters: u64) -> Duration {
+    let (mut a, mut b) = std_tcp_pair();
+    let out = frame();
+    let mut buf = [0u8; WIRE];
+    let start = Instant::now();
+    for _ in 0..iters {
+        a.write_all(&out).unwrap();
+        b.read_exact(&mut buf).unwrap();
+        b.write_all(&buf).unwrap();
+        a.read_exact(&mut buf).unwrap();
+        black_box(&buf);
+    }
+    start.elapsed()
+}
+
+/// dill PREFIX over TCP loopback.
+fn dill_prefix_tcp(iters: u64) -> Duration {
+    let (a, b) = dill_tcp_pair();
+    let mut a = prefix_attach(a, HDR, PREFIX_BIG_ENDIAN).unwrap();
+    let mut b = prefix_attach(b, HDR, PREFIX_BIG_ENDIAN).unwrap();
+    let echo = go(move || {
+        let mut buf = [0u8; PAYLOAD];
+        for _ in 0..iters {
+            let n = mrecv(&mut b, &mut buf, -1).unwrap();
+            msend(&mut b, &buf[..n], -1).unwrap();
+        }
+    })
+    .unwrap();
+    let out = [b'p'; PAYLOAD];
+    let mut buf = [0u8; PAYLOAD];
+    let start = Instant::now();
+    for _ in 0..iters {
+        msend(&mut a, &out, -1).unwrap();
+        black_box(mrecv(&mut a, &mut buf, -1).unwrap());
+    }
+    let t = start.elapsed();
+    echo.join(-1).unwrap();
+    t
+}
+
 struct Case {
     name: &'static str,
     what: &'static str,
@@ -248,6 +307,18 @@ fn main() {
             run: dill_suffix,
             samples: vec![],
         },
+        Case {
+            name: "floor_tcp_syscalls",
+            what: "TCP loopback: raw write/read, 68 B each way, one thread",
+            run: floor_tcp,
+            samples: vec![],
+        },
+        Case {
+            name: "dill_prefix_tcp",
+            what: "TCP loopback: dill PREFIX msend/mrecv, 64 B + 4 B size",
+            run: dill_prefix_tcp,
+            samples: vec![],
+        },
     ];
     // Calibrate each case to about `target` per sample, then interleave
     // the samples so that load changes on the box hit every case alike.
@@ -275,15 +346,18 @@ fn main() {
     println!("(a shared 2-core box under other builds: compare ratios, not absolute times)\n");
     println!("| case | what | ns / round trip | × floor |");
     println!("| --- | --- | ---: | ---: |");
+    // TCP cases are compared with the TCP floor, the rest with the IPC one.
+    let tcp_floor = cases
+        .iter()
+        .position(|c| c.name == "floor_tcp_syscalls")
+        .map(|i| median(&mut cases[i].samples.clone()));
     for c in &mut cases {
         let m = median(&mut c.samples);
-        println!(
-            "| `{}` | {} | {:.0} | {:.2} |",
-            c.name,
-            c.what,
-            m,
-            m / floor
-        );
+        let base = match tcp_floor {
+            Some(t) if c.name.contains("tcp") => t,
+            _ => floor,
+        };
+        println!("| `{}` | {} | {:.0} | {:.2} |", c.name, c.what, m, m / base);
     }
     for (name, what, ns) in go_rows {
         println!("| `{name}` | {what} | {ns:.0} | {:.2} |", ns / floor);
