@@ -217,3 +217,48 @@ fn term_over_suffix() {
     ipc_close(p.detach(-1).unwrap(), now() + 10_000).unwrap();
     py.finish();
 }
+
+/// The closing sequence over TCP with dill finishing first: no reset on
+/// either side (the peer fails on `ConnectionResetError`).
+#[test]
+fn term_over_prefix_on_tcp_we_finish_first() {
+    let stop = h("00 00 00 04 53 54 4f 50");
+    let (s, py) = py_tcp_peer(&[
+        expect(&h("00 00 00 02 68 69")),
+        expect(&stop),
+        send(&stop),
+        "shut".into(),
+        "eof".into(),
+        "close".into(),
+    ]);
+    let mut t = term_attach(prefix_attach(s, 4, PREFIX_BIG_ENDIAN).unwrap(), b"STOP").unwrap();
+    msend(&mut t, b"hi", -1).unwrap();
+    let p = t.detach(now() + 10_000).unwrap();
+    tcp_close(p.detach().unwrap(), now() + 10_000).unwrap();
+    py.finish();
+}
+
+/// The peer finishing first over TCP: we answer, half-close, read to the
+/// end and close, without a reset.
+#[test]
+fn term_over_suffix_on_tcp_peer_finishes_first() {
+    let stop = h("53 54 4f 50 0d 0a");
+    let (s, py) = py_tcp_peer(&[
+        send(b"line\r\n"),
+        send(&stop),
+        expect(&stop),
+        "eof".into(),
+        "shut".into(),
+        "close".into(),
+    ]);
+    let mut t = term_attach(suffix_attach(s, b"\r\n").unwrap(), b"STOP").unwrap();
+    assert_eq!(recv_vec(&mut t, 10), b"line");
+    assert_errno(
+        mrecv(&mut t, &mut [0u8; 10], -1),
+        EPIPE,
+        "peer's terminal message",
+    );
+    let p = t.detach(now() + 10_000).unwrap();
+    tcp_close(p.detach(-1).unwrap(), now() + 10_000).unwrap();
+    py.finish();
+}

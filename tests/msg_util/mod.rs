@@ -71,7 +71,10 @@ pub fn hex(b: &[u8]) -> String {
 /// ends next), `shut` (half-close), `close`), then prints `ok`.
 const PY_PEER: &str = r#"
 import socket, sys
-s = socket.socket(fileno=int(sys.argv[1]))
+if sys.argv[1].startswith('tcp:'):
+    s = socket.create_connection(('127.0.0.1', int(sys.argv[1][4:])))
+else:
+    s = socket.socket(fileno=int(sys.argv[1]))
 for cmd in sys.argv[2:]:
     op, _, arg = cmd.partition(':')
     if op == 'send':
@@ -167,6 +170,26 @@ pub fn py_peer(cmds: &[String]) -> (IpcStream<'static>, Py) {
         .expect("python3");
     drop(theirs);
     (ipc_fromfd(ours).unwrap(), Py(Some(child)))
+}
+
+/// A python3 peer connected over TCP loopback to a listener here; the
+/// accepted end is returned. A reset from us would make the peer fail
+/// (`ConnectionResetError`), so `eof` checks for an orderly end.
+pub fn py_tcp_peer(cmds: &[String]) -> (TcpStream<'static>, Py) {
+    let l = tcp_listen("127.0.0.1:0".parse().unwrap(), 4).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(PY_PEER)
+        .arg(format!("tcp:{port}"))
+        .args(cmds)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let py = Py(Some(child));
+    let (s, _) = tcp_accept(&l, now() + 30_000).expect("python connects");
+    (s, py)
 }
 
 /// Shorthands for peer commands.
