@@ -243,3 +243,33 @@ fn debug_shows_the_handshake_state() {
     );
     assert!(s.contains("PrefixStream"), "{s}");
 }
+
+#[test]
+fn terminal_message_split_across_reads() {
+    let (raw, b) = ipc_pair().unwrap();
+    let mut b = term_attach(suffix_attach(b, b"\r\n").unwrap(), b"STOP").unwrap();
+    let writer = dribble(raw, b"STO\r\nSTOPS\r\nSTOP\r\nafter".to_vec());
+    assert_eq!(recv_vec(&mut b, 10), b"STO");
+    assert_eq!(recv_vec(&mut b, 10), b"STOPS");
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 10], now() + 10_000),
+        EPIPE,
+        "terminal",
+    );
+    let mut raw = writer.join(-1).unwrap().unwrap();
+    // Answer as a libdill peer would, then read what followed the terminal
+    // message from the byte stream below.
+    let s = {
+        let mut pending = b;
+        // Our terminal message goes out; the peer's has already arrived.
+        term_done(&mut pending, -1).unwrap();
+        pending.detach(0).unwrap()
+    };
+    let mut answer = [0u8; 6];
+    brecv(&mut raw, &mut answer, now() + 10_000).unwrap();
+    assert_eq!(&answer, b"STOP\r\n");
+    let mut rb = s.detach(-1).unwrap();
+    let mut tail = [0u8; 5];
+    brecv(&mut rb, &mut tail, now() + 10_000).unwrap();
+    assert_eq!(&tail, b"after");
+}
