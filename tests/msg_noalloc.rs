@@ -1,5 +1,5 @@
-//! PREFIX, SUFFIX and TERM make no heap allocation: not to attach or
-//! detach, not per message (msend/mrecv and their vectored forms, blocking
+//! PREFIX, SUFFIX and TERM make no heap allocation, over IPC and TCP: not
+//! to attach or detach, not per message (msend/mrecv and their vectored forms, blocking
 //! or not), not on EMSGSIZE, and not for the TERM handshake.
 //!
 //! Runs without the test harness (one thread, nothing else allocating)
@@ -45,9 +45,17 @@ fn suffix_echo(s: IpcStream<'static>) -> Coroutine<()> {
 }
 
 /// One round of everything, on streams in caller memory.
-fn round(pp: &mut PrefixStream<IpcStream<'static>>, sp: &mut SuffixStream<IpcStream<'static>>) {
+fn round(
+    pp: &mut PrefixStream<IpcStream<'static>>,
+    sp: &mut SuffixStream<IpcStream<'static>>,
+    tp: &mut TermStream<PrefixStream<TcpStream<'static>>>,
+) {
     let payload = [b'q'; 100];
     let mut back = [0u8; 256];
+
+    // TERM over PREFIX over TCP loopback, through an echo coroutine.
+    msend(tp, &payload, -1).unwrap();
+    assert_eq!(mrecv(tp, &mut back, now() + 10_000).unwrap(), 100);
 
     // Blocking round trips through the echo coroutines.
     msend(pp, &payload, -1).unwrap();
@@ -98,20 +106,46 @@ fn main() {
     let e2 = suffix_echo(s2);
     let mut pp = prefix_attach(p1, 4, PREFIX_BIG_ENDIAN).unwrap();
     let mut sp = suffix_attach(s1, b"\r\n").unwrap();
+    let l = tcp_listen("127.0.0.1:0".parse().unwrap(), 4).unwrap();
+    let t1 = tcp_connect(l.local_addr().unwrap(), -1).unwrap();
+    let (t2, _) = tcp_accept(&l, -1).unwrap();
+    let e3 = go(move || {
+        let mut p = term_attach(prefix_attach(t2, 4, PREFIX_BIG_ENDIAN).unwrap(), b"STOP").unwrap();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = mrecv(&mut p, &mut buf, -1) {
+            if msend(&mut p, &buf[..n], -1).is_err() {
+                break;
+            }
+        }
+        // The peer's terminal message: answer it, then wait for the end
+        // of the stream (outside the counted region).
+        let mut below = p.detach(-1).unwrap();
+        let _ = mrecv(&mut below, &mut buf, -1);
+    })
+    .unwrap();
+    let mut tp = term_attach(prefix_attach(t1, 4, PREFIX_BIG_ENDIAN).unwrap(), b"STOP").unwrap();
 
     for _ in 0..3 {
-        round(&mut pp, &mut sp);
+        round(&mut pp, &mut sp, &mut tp);
     }
     let before = allocs();
     for _ in 0..200 {
-        round(&mut pp, &mut sp);
+        round(&mut pp, &mut sp, &mut tp);
     }
     let n = allocs() - before;
     assert_eq!(n, 0, "{n} heap allocations in 200 rounds");
     println!("msg_noalloc: 200 rounds of PREFIX/SUFFIX/TERM attach, messages, EMSGSIZE, handshake, detach: 0 allocations");
 
+    // The TERM handshake over TCP, counted too (before the other echo
+    // coroutines finish: recycling their stacks is the runtime's business).
+    let before = allocs();
+    let p = tp.detach(now() + 10_000).unwrap();
+    assert_eq!(allocs() - before, 0, "TERM detach over TCP allocated");
+    println!("msg_noalloc: TERM handshake over TCP: 0 allocations");
+    drop(p);
     drop(pp);
     drop(sp);
+    e3.join(-1).unwrap();
     e1.join(-1).unwrap();
     e2.join(-1).unwrap();
 }
