@@ -9,7 +9,8 @@
 //!   (the same system calls as PREFIX), and through a `BufReader` (what a
 //!   buffered codec does: usually one `read` per message);
 //! * SUFFIX with CR LF on the same payload, for scale (SUFFIX cannot read
-//!   ahead of the delimiter: one receive per 2 bytes);
+//!   ahead of the delimiter: one receive per 2 bytes), and the same lines
+//!   read one byte per receive as libdill's SUFFIX does;
 //! * Go (`benches/go/msg`, GOMAXPROCS=1), the same framing by hand, run
 //!   right after the other samples when `go` is installed;
 //! * PREFIX over TCP loopback beside the same floor over TCP (TCP rows are
@@ -121,6 +122,42 @@ fn dill_suffix(iters: u64) -> Duration {
     for _ in 0..iters {
         msend(&mut a, &out, -1).unwrap();
         black_box(mrecv(&mut a, &mut buf, -1).unwrap());
+    }
+    let t = start.elapsed();
+    echo.join(-1).unwrap();
+    t
+}
+
+/// The same CR LF lines read as libdill's SUFFIX reads them: one byte per
+/// receive (over dill's byte stream), to measure what reading
+/// `m - j` bytes at a time saves.
+fn bytewise_suffix(iters: u64) -> Duration {
+    fn recv_line(s: &mut IpcStream<'static>, buf: &mut [u8; PAYLOAD + 2]) -> usize {
+        let mut n = 0;
+        loop {
+            brecv(s, &mut buf[n..n + 1], -1).unwrap();
+            n += 1;
+            if n >= 2 && buf[n - 2..n] == *b"\r\n" {
+                return n - 2;
+            }
+        }
+    }
+    let (mut a, mut b) = ipc_pair().unwrap();
+    let echo = go(move || {
+        let mut buf = [0u8; PAYLOAD + 2];
+        for _ in 0..iters {
+            let n = recv_line(&mut b, &mut buf);
+            bsend(&mut b, &buf[..n + 2], -1).unwrap();
+        }
+    })
+    .unwrap();
+    let mut out = [b'p'; PAYLOAD + 2];
+    out[PAYLOAD..].copy_from_slice(b"\r\n");
+    let mut buf = [0u8; PAYLOAD + 2];
+    let start = Instant::now();
+    for _ in 0..iters {
+        bsend(&mut a, &out, -1).unwrap();
+        black_box(recv_line(&mut a, &mut buf));
     }
     let t = start.elapsed();
     echo.join(-1).unwrap();
@@ -305,6 +342,12 @@ fn main() {
             name: "dill_suffix_crlf",
             what: "dill SUFFIX msend/mrecv, 64 B + CR LF, ipc_pair",
             run: dill_suffix,
+            samples: vec![],
+        },
+        Case {
+            name: "bytewise_suffix_crlf",
+            what: "the same lines read one byte per receive, as libdill's SUFFIX",
+            run: bytewise_suffix,
             samples: vec![],
         },
         Case {
