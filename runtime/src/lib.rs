@@ -70,5 +70,15 @@ pub use coroutine::{
 pub use error::errno;
 pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
 pub use msgstream::{mrecv, mrecvl, msend, msendl, MsgStream};
-pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use stack::{
+    default_stack_size, set_default_stack_size, DEFAULT_STACK_SIZE, MAX_STACK_SIZE,
+    MIN_STACK_SIZE,
+};
+
+/// Diagnostics for the test suite; not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::sched::live_schedulers;
+    pub use crate::stack::{reserved_stack_bytes, stack_guards_use_madvise};
+}
 pub use time::{after, now};
