@@ -192,9 +192,22 @@ fn reclaim<T>(id: usize, cancel: bool) -> Option<thread::Result<T>> {
             t.out = &mut out as *mut Option<thread::Result<T>> as *mut ();
         }
     }
-    // SAFETY: no switch while the reference lives.
-    while !unsafe { s() }.tasks[id].finished {
-        wait(-1, false);
+    loop {
+        let run_now = {
+            // SAFETY: no switch inside this block.
+            let s = unsafe { s() };
+            if s.tasks[id].finished {
+                break;
+            }
+            s.take_ready(id)
+        };
+        if run_now {
+            // Woken and queued: run it now rather than after the rest of the
+            // queue (see `Sched::take_ready`).
+            sched::resume(id, sched::RESUME);
+        } else {
+            wait(-1, false);
+        }
     }
     let zombie = {
         // SAFETY: no switch inside this block.

@@ -93,6 +93,9 @@ pub(crate) struct Task {
     pub(crate) bundle: usize,
     /// Position in the bundle's member list.
     pub(crate) bundle_pos: usize,
+    /// Ready-queue position of the task's last wake-up (valid while the
+    /// entry is queued, see [`Sched::take_ready`]).
+    pub(crate) queued_at: usize,
 }
 
 impl Task {
@@ -115,6 +118,7 @@ impl Task {
             has_value: false,
             bundle,
             bundle_pos: NONE,
+            queued_at: NONE,
         }
     }
 }
@@ -327,8 +331,20 @@ impl Sched {
         }
         t.waiting = false;
         t.result = res;
-        self.ready.push_back(id);
+        t.queued_at = self.ready.push_back(id);
         true
+    }
+
+    /// If `id` has been woken and waits in the ready queue, takes it out so
+    /// that the caller can resume it at once ([`resume`]). Used by a task
+    /// that is about to wait for `id` to finish: running it directly lets it
+    /// return (and its stack be reused) right away instead of after every
+    /// task queued before it, which keeps fan-in trees (skynet) from
+    /// holding all their stacks at once.
+    #[inline]
+    pub(crate) fn take_ready(&mut self, id: usize) -> bool {
+        let pos = self.tasks[id].queued_at;
+        pos != NONE && self.ready.withdraw(pos, id)
     }
 
     /// Marks `id` cancelled and ends its current wait if that wait allows it.
