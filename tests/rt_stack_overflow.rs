@@ -43,6 +43,11 @@ fn child(mode: &str) {
             std::mem::forget(below);
             dill::go(|| recurse(0)).unwrap()
         }
+        // The process-wide default applies to `go`: the message names it.
+        "set_default" => {
+            dill::set_default_stack_size(dill::MIN_STACK_SIZE).unwrap();
+            dill::go(|| recurse(0)).unwrap()
+        }
         other => panic!("unknown mode {other}"),
     };
     let _ = h.join(-1);
@@ -69,6 +74,10 @@ fn run_child(mode: &str, guard: &str) {
         stderr.contains("dill: coroutine stack overflow"),
         "mode {mode}: stderr does not name the overflow: {stderr}"
     );
+    if mode == "small" || mode == "set_default" {
+        let size = format!("its {}-byte stack", dill::MIN_STACK_SIZE);
+        assert!(stderr.contains(&size), "mode {mode}: expected {size:?}: {stderr}");
+    }
     println!("rt_stack_overflow[{mode}, {guard}]: {:?}: ok", out.status);
 }
 
@@ -83,7 +92,7 @@ fn main() {
         "mprotect"
     };
     for g in [guard, "mprotect"] {
-        for mode in ["small", "default", "resumed", "neighbour"] {
+        for mode in ["small", "default", "resumed", "neighbour", "set_default"] {
             run_child(mode, g);
         }
     }
