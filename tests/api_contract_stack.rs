@@ -46,9 +46,15 @@ fn default_stack_size_is_process_wide_and_checked() {
     b.wait(-1).unwrap();
 
     // Seen from every thread.
-    assert_eq!(std::thread::spawn(default_stack_size).join().unwrap(), 2 << 20);
+    assert_eq!(
+        std::thread::spawn(default_stack_size).join().unwrap(),
+        2 << 20
+    );
     set(64 * 1024).unwrap();
-    assert_eq!(std::thread::spawn(default_stack_size).join().unwrap(), 64 * 1024);
+    assert_eq!(
+        std::thread::spawn(default_stack_size).join().unwrap(),
+        64 * 1024
+    );
     // Explicit sizes are not affected.
     let h = go_with_stack_size(1 << 20, || use_stack(64 * 1024)).unwrap();
     assert!(h.join(-1).unwrap() >= 1);

@@ -135,7 +135,10 @@ fn many_live_coroutines_in_every_kind_of_wait() {
     }
     for (_, w) in &pipes {
         // SAFETY: writing one byte from a valid buffer to an owned pipe.
-        assert_eq!(unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) }, 1);
+        assert_eq!(
+            unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) },
+            1
+        );
     }
     for h in readers {
         h.join(-1).unwrap();

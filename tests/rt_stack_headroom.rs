@@ -74,7 +74,11 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     };
     let stderr = reader.join().unwrap();
-    assert_eq!(status.code(), Some(101), "child ended with {status:?}: {stderr}");
+    assert_eq!(
+        status.code(),
+        Some(101),
+        "child ended with {status:?}: {stderr}"
+    );
     assert!(
         stderr.contains("out of stacks after"),
         "no panic message: {stderr}"

@@ -76,7 +76,10 @@ fn run_child(mode: &str, guard: &str) {
     );
     if mode == "small" || mode == "set_default" {
         let size = format!("its {}-byte stack", dill::MIN_STACK_SIZE);
-        assert!(stderr.contains(&size), "mode {mode}: expected {size:?}: {stderr}");
+        assert!(
+            stderr.contains(&size),
+            "mode {mode}: expected {size:?}: {stderr}"
+        );
     }
     println!("rt_stack_overflow[{mode}, {guard}]: {:?}: ok", out.status);
 }

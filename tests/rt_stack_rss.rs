@@ -62,7 +62,10 @@ fn rss_falls_after_a_burst_of_coroutines_ends() {
         after >> 20
     );
     // Each coroutine touched at least 4 KiB of stack.
-    assert!(grown >= n * 4096, "the burst grew RSS by only {grown} bytes");
+    assert!(
+        grown >= n * 4096,
+        "the burst grew RSS by only {grown} bytes"
+    );
     // What is left is the cache of idle stacks (1024 by default) and small
     // change: well under a tenth of the burst.
     assert!(

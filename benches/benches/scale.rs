@@ -180,8 +180,14 @@ fn dill_alive(others: usize) {
         // Per message (two per round trip).
         el.as_nanos() as f64 / (2 * MSGS) as f64
     };
-    result(&format!("chan_pingpong_ns@{others}"), median(|| pingpong(false)));
-    result(&format!("timer_pingpong_ns@{others}"), median(|| pingpong(true)));
+    result(
+        &format!("chan_pingpong_ns@{others}"),
+        median(|| pingpong(false)),
+    );
+    result(
+        &format!("timer_pingpong_ns@{others}"),
+        median(|| pingpong(true)),
+    );
     // Cancel them all (each drop cancels, runs and reaps one).
     let t = Instant::now();
     drop(hs);
