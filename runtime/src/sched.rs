@@ -510,6 +510,9 @@ fn run_loop() {
             match s.ready.pop_front() {
                 Some(id) => Some(id),
                 None => {
+                    // Nothing to run: a good time to give idle stacks'
+                    // memory back.
+                    s.stacks.trim_idle();
                     s.poll(true);
                     None
                 }

@@ -77,8 +77,13 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// `DILL_STACK_CACHE` says otherwise.
 const DEFAULT_STACK_CACHE: usize = 1024;
 
-/// Idle stacks released per `madvise` round once past the cache.
+/// Idle stacks past the cache released at once, at least, when trimming
+/// cannot wait for the thread to be idle.
 const TRIM_BATCH: usize = 64;
+
+/// Past `IDLE_TRIM_FACTOR` times the cache, idle stacks are released at
+/// once instead of when the thread is next idle.
+const IDLE_TRIM_FACTOR: usize = 16;
 
 /// Slots in a class's first region; each further region doubles, up to
 /// [`REGION_MAX_BYTES`].
@@ -375,6 +380,9 @@ struct Class {
     /// The unused tail of the newest region: `[carve, carve_end)`.
     carve: usize,
     carve_end: usize,
+    /// Slots of the newest region below this address have their guard
+    /// page installed already (guards are installed in batches).
+    guarded: usize,
     /// Slots in this class's next region.
     next_slots: usize,
 }
@@ -394,6 +402,9 @@ pub(crate) struct StackPool {
     split_budget: usize,
     /// Scratch for trimming, kept to avoid allocating there.
     scratch: Vec<usize>,
+    /// Some class holds more idle stacks with memory than the cache: trim
+    /// when the thread next has nothing to run.
+    trim_pending: bool,
 }
 
 impl Default for StackPool {
@@ -405,6 +416,7 @@ impl Default for StackPool {
             live: 0,
             split_budget: 0,
             scratch: Vec::new(),
+            trim_pending: false,
         }
     }
 }
@@ -462,6 +474,7 @@ impl StackPool {
             clean: 0,
             carve: 0,
             carve_end: 0,
+            guarded: 0,
             next_slots: FIRST_REGION_SLOTS.min((REGION_MAX_BYTES / slot).max(1)),
         });
         Ok(self.classes.len() - 1)
@@ -484,19 +497,17 @@ impl StackPool {
         let page = page_size();
         let c = &mut self.classes[ci];
         let lo = c.carve;
-        // SAFETY: `[lo, lo + page)` lies in a region this pool reserved and
-        // has never handed out; making it a guard page touches nothing else.
-        let r = unsafe {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            if mode == GUARD_MADVISE {
-                libc::madvise(lo as *mut libc::c_void, page, MADV_GUARD_INSTALL)
-            } else {
-                libc::mprotect(lo as *mut libc::c_void, page, libc::PROT_NONE)
+        let ok = if mode == GUARD_MADVISE {
+            if lo >= c.guarded {
+                c.guarded = install_guards(lo, c.slot, c.carve_end);
             }
-            #[cfg(not(any(target_os = "linux", target_os = "android")))]
-            libc::mprotect(lo as *mut libc::c_void, page, libc::PROT_NONE)
+            c.guarded > lo
+        } else {
+            // SAFETY: `[lo, lo + page)` lies in a region this pool reserved
+            // and has never handed out; protecting it touches nothing else.
+            unsafe { libc::mprotect(lo as *mut libc::c_void, page, libc::PROT_NONE) == 0 }
         };
-        if r != 0 {
+        if !ok {
             return Err(errno(libc::ENOMEM));
         }
         c.carve += c.slot;
@@ -526,6 +537,7 @@ impl StackPool {
                     let c = &mut self.classes[ci];
                     c.carve = addr;
                     c.carve_end = addr + len;
+                    c.guarded = addr;
                     c.next_slots = (slots * 2).min((REGION_MAX_BYTES / slot).max(1));
                     return Ok(());
                 }
@@ -551,8 +563,37 @@ impl StackPool {
         self.live -= 1;
         let c = &mut self.classes[ci];
         c.free.push(lo);
-        if c.free.len() - c.clean > stack_cache() + TRIM_BATCH {
-            self.trim(ci);
+        let dirty = c.free.len() - c.clean;
+        let cache = stack_cache();
+        if dirty > cache {
+            // Released when the thread next has nothing to run
+            // (`trim_idle`), or at once past the hard limit, so that a
+            // thread that is never idle does not hoard memory either.
+            if dirty
+                > cache
+                    .saturating_mul(IDLE_TRIM_FACTOR)
+                    .max(cache + TRIM_BATCH)
+            {
+                self.trim(ci);
+            } else {
+                self.trim_pending = true;
+            }
+        }
+    }
+
+    /// Gives back the memory of idle stacks beyond the cache; called by the
+    /// scheduler when it is about to wait for events with nothing to run.
+    #[inline]
+    pub(crate) fn trim_idle(&mut self) {
+        if !self.trim_pending {
+            return;
+        }
+        self.trim_pending = false;
+        for ci in 0..self.classes.len() {
+            let c = &self.classes[ci];
+            if c.free.len() - c.clean > stack_cache() {
+                self.trim(ci);
+            }
         }
     }
 
@@ -613,6 +654,64 @@ fn map_region(len: usize) -> Option<usize> {
         libc::madvise(p, len, libc::MADV_NOHUGEPAGE);
         Some(p as usize)
     }
+}
+
+/// Guard pages installed per system call, at most.
+const GUARD_BATCH: usize = 64;
+
+/// Installs `MADV_GUARD_INSTALL` guards at the bottom of the slots from
+/// `lo` on (`slot` bytes apart, up to [`GUARD_BATCH`] of them, not past
+/// `end`), and returns the address below which every slot is guarded (`lo`
+/// if none could be).
+///
+/// One `process_madvise` call on the process itself (`PIDFD_SELF`, Linux
+/// 6.15) guards the whole batch: about half the cost per guard of one
+/// `madvise` each. Where that is refused, one `madvise` for `lo` alone.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
+    /// `PIDFD_SELF_PROCESS` from the uapi `linux/pidfd.h`.
+    const PIDFD_SELF_PROCESS: libc::c_int = -10001;
+    static BATCH_REFUSED: AtomicU8 = AtomicU8::new(0);
+    let page = page_size();
+    if BATCH_REFUSED.load(Ordering::Relaxed) == 0 {
+        let n = ((end - lo) / slot).min(GUARD_BATCH);
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; GUARD_BATCH];
+        for (i, v) in iov.iter_mut().take(n).enumerate() {
+            v.iov_base = (lo + i * slot) as *mut libc::c_void;
+            v.iov_len = page;
+        }
+        // SAFETY: the vector names `n` pages inside a region this pool
+        // reserved and has not handed out; guarding them touches nothing
+        // else.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF_PROCESS,
+                iov.as_ptr(),
+                n,
+                MADV_GUARD_INSTALL,
+                0,
+            )
+        };
+        if r == (n * page) as libc::c_long {
+            return lo + n * slot;
+        }
+        BATCH_REFUSED.store(1, Ordering::Relaxed);
+    }
+    // SAFETY: as above, for one page.
+    if unsafe { libc::madvise(lo as *mut libc::c_void, page, MADV_GUARD_INSTALL) } == 0 {
+        lo + slot
+    } else {
+        lo
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn install_guards(lo: usize, _slot: usize, _end: usize) -> usize {
+    lo
 }
 
 impl Drop for StackPool {
