@@ -40,7 +40,8 @@
 //! older kernels, `mprotect` guards are used instead. Stacks of returned
 //! coroutines are reused most-recent-first; beyond a cache of idle stacks
 //! (1024 per size and thread, `DILL_STACK_CACHE` to change), their memory is
-//! given back to the kernel, so RSS falls after a burst. A million parked
+//! given back to the kernel when the thread next idles (at once past 16
+//! times the cache), so RSS falls after a burst. A million parked
 //! coroutines take about 4.2 KiB each.
 //!
 //! A coroutine that overflows its stack kills the process with the message

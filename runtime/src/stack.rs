@@ -27,13 +27,21 @@
 //!
 //! Freed stacks go on a per-class LIFO list, so the most recently used (hot
 //! in cache and in RAM) come back first. The list keeps at most
-//! [`stack_cache`] idle stacks with their memory; past that, the coldest
-//! ones (the bottom of the list) are released with `MADV_DONTNEED` in
-//! batches, neighbouring slots merged into one call. Their address space
+//! [`stack_cache`] idle stacks with their memory; the rest (the coldest,
+//! at the bottom of the list) are released with `MADV_DONTNEED`, sorted so
+//! that neighbouring slots share one call, when the thread next has nothing
+//! to run (`trim_idle`, called by the scheduler before it blocks), or at
+//! once when more than 16 times the cache are idle with memory, so that a
+//! thread that is never idle does not hoard memory. Their address space
 //! stays reserved (and guarded) for reuse; a released stack that is reused
 //! faults in fresh zero pages. `MADV_FREE` was measured too: a little
 //! cheaper to issue, but the pages stay in RSS until the kernel is under
 //! memory pressure, which is not "RSS falls after a burst".
+//!
+//! Guards are installed 64 slots at a time with one
+//! `process_madvise(PIDFD_SELF_PROCESS, ..)` (Linux 6.15), about half the
+//! cost per guard of a `madvise` each; where that call is refused, one
+//! `madvise` per slot.
 //!
 //! # Headroom
 //!
