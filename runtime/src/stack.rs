@@ -396,7 +396,7 @@ struct Class {
 }
 
 /// Stacks of one thread: regions, size classes, idle lists.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct StackPool {
     classes: Vec<Class>,
     /// Reserved regions: `(address, length)`.
@@ -413,20 +413,6 @@ pub(crate) struct StackPool {
     /// Some class holds more idle stacks with memory than the cache: trim
     /// when the thread next has nothing to run.
     trim_pending: bool,
-}
-
-impl Default for StackPool {
-    fn default() -> Self {
-        StackPool {
-            classes: Vec::new(),
-            regions: Vec::new(),
-            valgrind: Vec::new(),
-            live: 0,
-            split_budget: 0,
-            scratch: Vec::new(),
-            trim_pending: false,
-        }
-    }
 }
 
 impl StackPool {
@@ -564,7 +550,8 @@ impl StackPool {
         let (ci, lo) = unsafe {
             let s = &mut *slot.as_ptr();
             if let Some(co) = s.co.take() {
-                drop(co.into_stack());
+                // The stack object is two addresses; the memory stays ours.
+                let _stack: RegionStack = co.into_stack();
             }
             (s.class, s.guard.0)
         };
