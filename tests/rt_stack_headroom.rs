@@ -21,6 +21,21 @@ fn vm_size() -> usize {
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
 }
 
+/// The memory checker this test runs under, if any (see rt_stack_enomem.rs):
+/// both need address space of their own, which RLIMIT_AS would take away.
+fn memory_tool() -> Option<&'static str> {
+    let preload = std::env::var("LD_PRELOAD").unwrap_or_default();
+    if preload.contains("vgpreload") {
+        return Some("valgrind");
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    if cfg!(target_arch = "x86_64") && maps.lines().any(|l| l.starts_with("8fff7000-2008fff7000 "))
+    {
+        return Some("AddressSanitizer");
+    }
+    None
+}
+
 #[inline(never)]
 fn exhaust_stacks_then_panic() {
     let lim = libc::rlimit {
@@ -43,6 +58,10 @@ fn exhaust_stacks_then_panic() {
 }
 
 fn main() {
+    if let Some(tool) = memory_tool() {
+        println!("rt_stack_headroom: not run under {tool}, which needs address space of its own");
+        return;
+    }
     if std::env::var(CHILD_ENV).is_ok() {
         exhaust_stacks_then_panic();
         return;
