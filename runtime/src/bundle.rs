@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use crate::coroutine::finish;
 use crate::error::{errno, wait_result};
 use crate::sched::{self, s, wait, BundleState, Yld};
-use crate::stack::DEFAULT_STACK_SIZE;
+use crate::stack::default_stack_size;
 use crate::time;
 
 /// A set of coroutines with one owner (libdill's bundle).
@@ -64,7 +64,7 @@ impl Bundle {
     /// * `ENOMEM`: no stack could be had.
     #[doc = include_str!("../../docs/bundle_go.md")]
     pub fn go<F: FnOnce() + 'static>(&self, f: F) -> io::Result<()> {
-        self.go_with_stack_size(DEFAULT_STACK_SIZE, f)
+        self.go_with_stack_size(default_stack_size(), f)
     }
 
     /// Like [`Bundle::go`] with a stack of `stack_size` bytes.
@@ -182,5 +182,6 @@ impl Drop for Bundle {
         self.cancel_and_wait();
         // SAFETY: no switch while the reference lives.
         unsafe { s() }.bundles.remove(self.id);
+        sched::release_if_orphaned();
     }
 }
