@@ -7,7 +7,7 @@ use crate::coroutine::finish;
 use crate::error::{errno, wait_result};
 use crate::inspect::{self, Name, Wait};
 use crate::sched::{self, s, wait_on, BundleState, Yld};
-use crate::stack::DEFAULT_STACK_SIZE;
+use crate::stack::default_stack_size;
 use crate::time;
 
 /// A set of coroutines with one owner (libdill's bundle).
@@ -66,7 +66,7 @@ impl Bundle {
     #[doc = include_str!("../../docs/bundle_go.md")]
     #[track_caller]
     pub fn go<F: FnOnce() + 'static>(&self, f: F) -> io::Result<()> {
-        self.go_with_stack_size(DEFAULT_STACK_SIZE, f)
+        self.go_with_stack_size(default_stack_size(), f)
     }
 
     /// Like [`Bundle::go`] with a stack of `stack_size` bytes.
@@ -154,8 +154,12 @@ impl Bundle {
     }
 }
 
-impl Drop for Bundle {
-    fn drop(&mut self) {
+impl Bundle {
+    /// Cancels every member and waits until each has returned. If that is
+    /// impossible (we are a member, or the thread is unwinding and must not
+    /// switch stacks) the members are detached and free themselves; then
+    /// `false` is returned.
+    pub(crate) fn cancel_and_wait(&self) -> bool {
         let cur = {
             // SAFETY: no switch inside this block.
             let s = unsafe { s() };
@@ -164,6 +168,9 @@ impl Drop for Bundle {
                 let m = s.bundles[self.id].members[i];
                 s.cancel(m);
             }
+            if s.bundles[self.id].members.is_empty() {
+                return true;
+            }
             let own_member = s.tasks[cur].bundle == self.id;
             if own_member || std::thread::panicking() {
                 // Cannot wait for ourselves, and must not switch stacks while
@@ -171,8 +178,7 @@ impl Drop for Bundle {
                 for m in std::mem::take(&mut s.bundles[self.id].members) {
                     s.tasks[m].bundle = sched::NONE;
                 }
-                s.bundles.remove(self.id);
-                return;
+                return false;
             }
             cur
         };
@@ -183,7 +189,15 @@ impl Drop for Bundle {
             wait_on(Wait::Bundle, -1, false);
             self.withdraw(cur);
         }
+        true
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        self.cancel_and_wait();
         // SAFETY: no switch while the reference lives.
         unsafe { s() }.bundles.remove(self.id);
+        sched::release_if_orphaned();
     }
 }

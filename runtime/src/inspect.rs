@@ -49,7 +49,7 @@ use crate::coroutine::Coroutine;
 use crate::error::errno;
 use crate::reactor::Dir;
 use crate::sched::{self, s, Sched, Yld, CAPTURE, NONE, ROOT};
-use crate::stack::DEFAULT_STACK_SIZE;
+use crate::stack::default_stack_size;
 use crate::time::now;
 
 // ---------------------------------------------------------------------------
@@ -105,7 +105,7 @@ impl Builder {
         F: FnOnce() -> T + 'static,
         T: 'static,
     {
-        let size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
+        let size = self.stack_size.unwrap_or_else(default_stack_size);
         crate::coroutine::go_at(size, Location::caller(), self.into_name(), f)
     }
 
@@ -117,7 +117,7 @@ impl Builder {
     /// As [`Builder::go`].
     #[track_caller]
     pub fn go_in<F: FnOnce() + 'static>(self, b: &Bundle, f: F) -> io::Result<()> {
-        let size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
+        let size = self.stack_size.unwrap_or_else(default_stack_size);
         b.go_at(size, Location::caller(), self.into_name(), f)
     }
 
@@ -404,7 +404,7 @@ pub fn counters() -> Counters {
         polls: s.polls,
         timers: s.timers.len(),
         fds: s.reactor.registered() - usize::from(s.dump_fd >= 0),
-        stacks_in_use: s.tasks.iter().filter(|(_, t)| t.co.is_some()).count(),
+        stacks_in_use: s.stacks.in_use(),
         stacks_cached: s.stacks.idle(),
     }
 }
