@@ -488,3 +488,19 @@ fn bad_arguments() {
         "SIGSEGV is dill's stack-overflow handler's"
     );
 }
+
+#[test]
+fn scoped_coroutines_record_their_spawn_site() {
+    let local = String::from("borrowed");
+    let line = line!() + 2;
+    let text = scope(|s| {
+        s.go(|| drop(msleep(after(5)).map(|_| local.len())))
+            .unwrap();
+        let info = coroutines().into_iter().last().unwrap();
+        assert_eq!(info.spawned_at().file(), file!());
+        assert_eq!(info.spawned_at().line(), line);
+        dump()
+    })
+    .unwrap();
+    assert!(text.contains("sleeping"));
+}
