@@ -54,16 +54,19 @@ mod error;
 mod fd;
 mod msgstream;
 mod reactor;
+mod remote;
 mod ring;
 mod sched;
+mod shared;
 mod stack;
 mod time;
 mod timer;
 
 pub use bundle::{bundle, Bundle};
 pub use bytestream::{brecv, brecvl, bsend, bsendl, ByteStream};
-pub use chan::{chmake, Chan};
-pub use choose::{choose, Clause};
+pub use chan::{chmake, chmake_buffered, Chan};
+pub use choose::{choose, ChanEnd, Clause};
+pub use shared::{chmake_shared, SharedChan};
 pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };

@@ -22,6 +22,7 @@ use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
 use crate::reactor::Reactor;
+use crate::remote::{Remote, RemoteLocal, Waiter};
 use crate::ring::Ring;
 use crate::stack::{self, CoSlot, StackPool};
 use crate::time::now;
@@ -92,6 +93,9 @@ pub(crate) struct Task {
     pub(crate) bundle: usize,
     /// Position in the bundle's member list.
     pub(crate) bundle_pos: usize,
+    /// While blocked on a shared channel: the wait's claim, which every
+    /// trigger must win first (see `remote.rs`); null otherwise.
+    pub(crate) claim: *const Waiter,
 }
 
 impl Task {
@@ -114,6 +118,7 @@ impl Task {
             has_value: false,
             bundle,
             bundle_pos: NONE,
+            claim: ptr::null(),
         }
     }
 }
@@ -155,6 +160,9 @@ pub(crate) struct Sched {
     pub(crate) reactor: Reactor,
     pub(crate) stacks: StackPool,
     pub(crate) bundles: Slab<BundleState>,
+    /// Cross-thread wake-ups, set up when a task first blocks on a shared
+    /// channel.
+    pub(crate) remote: Option<RemoteLocal>,
     ticks: u32,
     last_poll: i64,
     _altstack: stack::AltStack,
@@ -228,6 +236,7 @@ fn init() -> *mut Sched {
         reactor: Reactor::new(),
         stacks: StackPool::default(),
         bundles: Slab::new(),
+        remote: None,
         ticks: 0,
         last_poll: now(),
         _altstack: stack::AltStack::ensure(),
@@ -251,6 +260,22 @@ pub(crate) fn sched() -> *mut Sched {
         init()
     } else {
         p
+    }
+}
+
+/// The calling thread's [`Remote`], or null if it has none (or no
+/// scheduler). Creates nothing.
+#[inline]
+pub(crate) fn current_remote() -> *const Remote {
+    let p = SCHED.with(|c| c.get());
+    if p.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: the scheduler is valid for the thread's lifetime; the
+    // reference ends at once.
+    match unsafe { &(*p).remote } {
+        Some(rl) => std::sync::Arc::as_ptr(&rl.remote),
+        None => ptr::null(),
     }
 }
 
@@ -281,10 +306,47 @@ impl Sched {
         if !t.waiting {
             return false;
         }
+        // SAFETY: a published claim lives on the waiting task's stack.
+        if !t.claim.is_null() && !unsafe { (*t.claim).claim(res) } {
+            // Another thread completed the wait; its hand-off readies it.
+            return false;
+        }
         t.waiting = false;
         t.result = res;
         self.ready.push_back(id);
         true
+    }
+
+    /// The current thread's cross-thread wake-up state, created (with its
+    /// doorbell registered in the reactor) on first use.
+    pub(crate) fn remote(&mut self) -> std::io::Result<&RemoteLocal> {
+        if self.remote.is_none() {
+            let r = Remote::new()?;
+            self.reactor
+                .register(r.fd(), crate::reactor::Dir::In, NONE)?;
+            self.remote = Some(RemoteLocal {
+                remote: std::sync::Arc::new(r),
+                waits: Cell::new(0),
+            });
+        }
+        Ok(self.remote.as_ref().expect("just set"))
+    }
+
+    /// Makes ready the tasks whose waits other threads completed.
+    #[inline]
+    fn drain_remote(&mut self) {
+        let Some(rl) = &self.remote else { return };
+        if !rl.remote.has_pending() {
+            return;
+        }
+        let (tasks, ready) = (&mut self.tasks, &mut self.ready);
+        rl.remote.take(|id, res| {
+            let t = &mut tasks[id];
+            debug_assert!(t.waiting);
+            t.waiting = false;
+            t.result = res;
+            ready.push_back(id);
+        });
     }
 
     /// Marks `id` cancelled and ends its current wait if that wait allows it.
@@ -316,7 +378,17 @@ impl Sched {
         } else {
             0
         };
-        let n = self.reactor.wait(timeout);
+        let sleep = timeout != 0
+            && match &self.remote {
+                Some(rl) => rl.remote.prepare_sleep(rl.waits.get() > 0),
+                None => true,
+            };
+        let n = self.reactor.wait(if sleep { timeout } else { 0 });
+        if sleep {
+            if let Some(rl) = &self.remote {
+                rl.remote.after_sleep();
+            }
+        }
         for i in 0..n {
             let (fd, readable, writable) = self.reactor.event(i);
             let (r, w) = self.reactor.waiters(fd);
@@ -331,6 +403,7 @@ impl Sched {
         while let Some(id) = self.timers.pop_expired(t, &mut TaskPos(&mut self.tasks)) {
             self.trigger(id, -libc::ETIMEDOUT);
         }
+        self.drain_remote();
         self.last_poll = t;
     }
 
@@ -441,6 +514,9 @@ fn run_loop() {
             // SAFETY: no switch inside this block.
             let s = unsafe { s() };
             s.ticks += 1;
+            if s.remote.is_some() {
+                s.drain_remote();
+            }
             if s.ticks >= FAIRNESS_TICKS {
                 s.ticks = 0;
                 if now() > s.last_poll {
