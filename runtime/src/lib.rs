@@ -45,6 +45,7 @@
 )]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod blocking;
 mod bundle;
 mod bytestream;
 mod chan;
@@ -62,6 +63,7 @@ mod stack;
 mod time;
 mod timer;
 
+pub use blocking::blocking;
 pub use bundle::{bundle, Bundle};
 pub use bytestream::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use chan::{chmake, chmake_buffered, Chan};
