@@ -94,7 +94,10 @@ fn not_run_when_already_expired_or_cancelled() {
         ETIMEDOUT
     );
     let r3 = ran.clone();
-    assert_eq!(errno(blocking(move || r3.fetch_add(1, Ordering::SeqCst), -7)), EINVAL);
+    assert_eq!(
+        errno(blocking(move || r3.fetch_add(1, Ordering::SeqCst), -7)),
+        EINVAL
+    );
     let (tx, rx) = chmake::<i32>().unwrap();
     let r4 = ran.clone();
     let b = bundle().unwrap();
@@ -146,7 +149,13 @@ fn many_concurrent_calls_from_many_coroutines() {
 #[test]
 fn works_from_several_threads() {
     let ts: Vec<_> = (0..4u64)
-        .map(|k| thread::spawn(move || (0..50).map(|i| blocking(move || k * i, -1).unwrap()).sum::<u64>()))
+        .map(|k| {
+            thread::spawn(move || {
+                (0..50)
+                    .map(|i| blocking(move || k * i, -1).unwrap())
+                    .sum::<u64>()
+            })
+        })
         .collect();
     let total: u64 = ts.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(total, (0..4).sum::<u64>() * (0..50).sum::<u64>());

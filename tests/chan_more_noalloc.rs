@@ -27,7 +27,11 @@ fn buffered_round(a: &dill::Chan<[u64; 2]>, b: &dill::Chan<[u64; 2]>) {
     let mut v = Some([7; 2]);
     let mut got = None;
     assert_eq!(
-        choose(&mut [Clause::recv(a, &mut got), Clause::send(a, &mut v)], -1).unwrap(),
+        choose(
+            &mut [Clause::recv(a, &mut got), Clause::send(a, &mut v)],
+            -1
+        )
+        .unwrap(),
         1
     );
     let mut got = None;
@@ -56,7 +60,11 @@ fn main() {
         buffered_round(&a, &b);
         fill_rx.recv(-1).unwrap();
     }
-    assert_eq!(allocs() - before, 0, "buffered channel operations allocated");
+    assert_eq!(
+        allocs() - before,
+        0,
+        "buffered channel operations allocated"
+    );
     drop(fill_rx);
     filler.join(-1).unwrap();
 
@@ -69,7 +77,10 @@ fn main() {
             let h = go(move || loop {
                 let mut v = None;
                 let mut s = None;
-                match choose(&mut [Clause::recv(&y, &mut v), Clause::recv(&stop_rx, &mut s)], -1) {
+                match choose(
+                    &mut [Clause::recv(&y, &mut v), Clause::recv(&stop_rx, &mut s)],
+                    -1,
+                ) {
                     Ok(0) => y.send(v.unwrap() + 1, -1).unwrap(),
                     _ => break,
                 }
@@ -86,7 +97,11 @@ fn main() {
         round(1000);
         let before = allocs();
         round(20_000);
-        assert_eq!(allocs() - before, 0, "shared channel transfers allocated (capacity {cap})");
+        assert_eq!(
+            allocs() - before,
+            0,
+            "shared channel transfers allocated (capacity {cap})"
+        );
         stop_tx.done().unwrap();
         echo.join().unwrap();
     }

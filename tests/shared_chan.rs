@@ -133,7 +133,7 @@ fn cancelling_a_blocked_coroutine_withdraws_it() {
     let h = go(move || b2.recv(-1)).unwrap();
     yield_now().unwrap();
     drop(h); // cancels and waits
-    // The cancelled receiver is gone: a send finds nobody.
+             // The cancelled receiver is gone: a send finds nobody.
     assert_eq!(errno(a.send(1, 0)), ETIMEDOUT);
     // A value sent from another thread goes to the live receiver only.
     let t = thread::spawn(move || a.send(2, -1).unwrap());
@@ -268,7 +268,12 @@ fn choose_on_two_shared_channels_fed_by_two_threads() {
     let (mut na, mut nb) = (0, 0);
     while na + nb < 1000 {
         let (mut x, mut y) = (None, None);
-        match choose(&mut [Clause::recv(&a, &mut x), Clause::recv(&b, &mut y)], -1).unwrap() {
+        match choose(
+            &mut [Clause::recv(&a, &mut x), Clause::recv(&b, &mut y)],
+            -1,
+        )
+        .unwrap()
+        {
             0 => {
                 assert_eq!(x, Some(na));
                 na += 1;
@@ -292,7 +297,11 @@ fn choose_send_clause_on_a_shared_channel() {
     let t = thread::spawn(move || b.recv(-1).unwrap());
     let mut v = Some("hi".to_string());
     let mut w = None;
-    let i = choose(&mut [Clause::recv(&l_peer, &mut w), Clause::send(&a, &mut v)], -1).unwrap();
+    let i = choose(
+        &mut [Clause::recv(&l_peer, &mut w), Clause::send(&a, &mut v)],
+        -1,
+    )
+    .unwrap();
     assert_eq!(i, 1);
     assert_eq!(v, None);
     assert_eq!(t.join().unwrap(), "hi");
@@ -350,5 +359,8 @@ fn debug_output_names_the_state() {
     let (a, _b) = chmake_shared::<u32>(3).unwrap();
     a.send(1, 0).unwrap();
     let s = format!("{a:?}");
-    assert!(s.contains("capacity: 3") && s.contains("buffered_out: 1"), "{s}");
+    assert!(
+        s.contains("capacity: 3") && s.contains("buffered_out: 1"),
+        "{s}"
+    );
 }

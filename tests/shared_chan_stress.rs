@@ -132,7 +132,6 @@ fn consumer(rx: SharedChan<Val>, seed: u64, got: Arc<AtomicUsize>) {
                         match choose(&mut cl, rng.deadline()) {
                             Ok(i) => {
                                 assert_eq!(i, 1);
-                                drop(cl);
                                 Ok(b.take().unwrap())
                             }
                             Err(e) => {
@@ -183,7 +182,14 @@ fn run(threads: usize, capacity: usize, seed: u64) {
         .map(|k| {
             let tx = tx.clone();
             let ledger = ledger.clone();
-            thread::spawn(move || producer(tx, ledger, k * CORO_PER_THREAD * PER_CORO, seed + 7 * k as u64))
+            thread::spawn(move || {
+                producer(
+                    tx,
+                    ledger,
+                    k * CORO_PER_THREAD * PER_CORO,
+                    seed + 7 * k as u64,
+                )
+            })
         })
         .collect();
     drop(tx);
@@ -198,7 +204,11 @@ fn run(threads: usize, capacity: usize, seed: u64) {
         let r = ledger.received[id].load(Ordering::Relaxed);
         let b = ledger.returned[id].load(Ordering::Relaxed);
         let d = ledger.dropped[id].load(Ordering::Relaxed);
-        assert_eq!((r + b, d), (1, 1), "value {id}: received {r}, returned {b}, dropped {d}");
+        assert_eq!(
+            (r + b, d),
+            (1, 1),
+            "value {id}: received {r}, returned {b}, dropped {d}"
+        );
         received += r as usize;
     }
     assert_eq!(received, got.load(Ordering::Relaxed));
@@ -245,7 +255,14 @@ fn values_left_in_a_dropped_buffer_are_dropped_once() {
     let l = ledger.clone();
     thread::spawn(move || {
         for id in 0..64 {
-            tx.send(Val { id, ledger: l.clone() }, 0).unwrap();
+            tx.send(
+                Val {
+                    id,
+                    ledger: l.clone(),
+                },
+                0,
+            )
+            .unwrap();
         }
     })
     .join()

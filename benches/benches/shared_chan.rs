@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
-use dill::{chmake, chmake_buffered, chmake_shared, go};
+use dill::{chmake_buffered, chmake_shared, go};
 
 const PING_PONGS: u64 = 20_000;
 const MESSAGES: u64 = 1_000_000;
@@ -34,6 +34,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn report(name: &str, runs: impl FnMut() -> f64) {
+    // `cargo bench --bench shared_chan -- <substring>` runs only matching
+    // cases (cargo passes `--bench` too, which is skipped).
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
+        return;
+    }
     let v: Vec<f64> = std::iter::repeat_with(runs).take(RUNS).collect();
     println!("{name} {:.1}", median(v));
 }
@@ -203,8 +212,6 @@ fn dill_local_one_way(capacity: usize) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument is ignored.
-    let _ = chmake::<u8>();
     report("dill_shared_ping_pong", dill_shared_ping_pong);
     report("std_mpsc_ping_pong", std_ping_pong);
     let rt = tokio_rt();

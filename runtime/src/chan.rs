@@ -411,7 +411,9 @@ pub(crate) unsafe fn attempt<T>(core: &Core, end: usize, send: bool, slot: *mut 
             if !peer.is_null() {
                 // SAFETY: as for a send; the sender's slot holds a value.
                 unsafe {
-                    let v = (*((*peer).slot as *mut Option<T>)).take().unwrap_unchecked();
+                    let v = (*((*peer).slot as *mut Option<T>))
+                        .take()
+                        .unwrap_unchecked();
                     d.buf_push(v);
                 }
             }

@@ -68,12 +68,12 @@ pub use bundle::{bundle, Bundle};
 pub use bytestream::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use chan::{chmake, chmake_buffered, Chan};
 pub use choose::{choose, ChanEnd, Clause};
-pub use shared::{chmake_shared, SharedChan};
 pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };
 pub use error::errno;
 pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
 pub use msgstream::{mrecv, mrecvl, msend, msendl, MsgStream};
+pub use shared::{chmake_shared, SharedChan};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use time::{after, now};

@@ -71,12 +71,18 @@ pub(crate) struct Remote {
     wfd: OwnedFd,
 }
 
-/// How long an idle scheduler with waits on shared channels keeps looking
-/// for remote completions before it goes to sleep in the reactor, in
-/// nanoseconds. A wake-up through the kernel costs tens of microseconds on a
-/// VM (an inter-processor interrupt); a partner that answers within this
-/// window is seen without one. Zero disables the spin.
-pub(crate) const SPIN_NS: u64 = 0;
+/// How long an idle scheduler with coroutines blocked on shared channels
+/// keeps looking for remote completions before it goes to sleep in the
+/// reactor, in nanoseconds. A wake-up through the kernel costs tens of
+/// microseconds on a VM (an inter-processor interrupt); a partner that
+/// answers within this window is seen without one. The scheduler yields
+/// its time slice between looks instead of spinning on the CPU: on a
+/// loaded two-core box a pure spin took the core the partner needed and
+/// made round trips several times slower than sleeping at once, while
+/// yielding for up to 50 µs halved them and tripled one-way throughput
+/// (DESIGN.md, "Shared channels"). A scheduler with no such coroutine
+/// sleeps at once. Zero disables the wait.
+pub(crate) const SPIN_NS: u64 = 50_000;
 
 impl Remote {
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -217,8 +223,9 @@ impl Remote {
     }
 
     /// Announces that the owner is about to block in the reactor. Returns
-    /// false when it must not (waiters were pushed meanwhile). Spins for
-    /// up to [`SPIN_NS`] first when `spin`.
+    /// false when it must not (waiters were pushed meanwhile). Looks for
+    /// pushed waiters for up to [`SPIN_NS`] first when `spin`, yielding the
+    /// CPU between looks.
     pub(crate) fn prepare_sleep(&self, spin: bool) -> bool {
         if spin && SPIN_NS > 0 {
             let start = std::time::Instant::now();
@@ -226,9 +233,9 @@ impl Remote {
                 if self.has_pending() {
                     return false;
                 }
-                for _ in 0..64 {
-                    std::hint::spin_loop();
-                }
+                // Yield rather than spin: on a loaded box the partner may
+                // need this very core to answer.
+                std::thread::yield_now();
             }
         }
         self.sleeping.store(true, Ordering::SeqCst);

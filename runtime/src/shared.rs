@@ -188,7 +188,8 @@ pub(crate) unsafe fn attempt<T>(
         }
         if d.buf.len() < d.cap {
             // SAFETY: a send's slot holds a value.
-            d.buf.push_back(unsafe { (*slot).take().unwrap_unchecked() });
+            d.buf
+                .push_back(unsafe { (*slot).take().unwrap_unchecked() });
             return 0;
         }
         BLOCK
@@ -276,7 +277,10 @@ pub(crate) unsafe fn publish(w: *const Waiter) -> *const Remote {
     let s = unsafe { s() };
     let cur = s.current;
     s.tasks[cur].claim = w;
-    let rl = s.remote.as_ref().expect("remote side set up before publishing");
+    let rl = s
+        .remote
+        .as_ref()
+        .expect("remote side set up before publishing");
     rl.waits.set(rl.waits.get() + 1);
     Arc::as_ptr(&rl.remote)
 }
