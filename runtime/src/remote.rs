@@ -319,3 +319,91 @@ impl RawLock {
         self.locked.store(false, Ordering::Release);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads and resets the doorbell's count (0 when nobody rang).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn rings(r: &Remote) -> u64 {
+        let mut n = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from our eventfd.
+        let k = unsafe { libc::read(r.fd(), &mut n as *mut u64 as *mut _, 8) };
+        if k == 8 {
+            n
+        } else {
+            0
+        }
+    }
+
+    #[test]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn one_ring_per_sleep_none_while_awake() {
+        let r = Remote::new().unwrap();
+        let ws: Vec<Waiter> = (0..3).map(Waiter::new).collect();
+        // Awake: pushes do not ring.
+        for w in &ws[..2] {
+            assert!(w.claim(7));
+            // SAFETY: claimed here, alive until drained below.
+            unsafe { r.push(w) };
+        }
+        assert_eq!(rings(&r), 0);
+        assert!(!r.prepare_sleep(false), "pending waiters forbid sleeping");
+        let mut seen = Vec::new();
+        r.take(|t, res| seen.push((t, res)));
+        assert_eq!(seen, [(0, 7), (1, 7)], "oldest first");
+        // Asleep: the first push rings, later ones do not.
+        assert!(r.prepare_sleep(false));
+        let more: Vec<Waiter> = (10..14).map(Waiter::new).collect();
+        for w in &more {
+            assert!(w.claim(1));
+            // SAFETY: as above.
+            unsafe { r.push(w) };
+        }
+        assert_eq!(rings(&r), 1);
+        r.after_sleep();
+        let mut seen = Vec::new();
+        r.take(|t, _| seen.push(t));
+        assert_eq!(seen, [10, 11, 12, 13]);
+        // Asleep and nobody pushes: no ring, and waking clears the flag.
+        assert!(r.prepare_sleep(false));
+        r.after_sleep();
+        assert!(r.prepare_sleep(false));
+        r.after_sleep();
+        assert_eq!(rings(&r), 0);
+        drop(ws);
+    }
+
+    #[test]
+    fn a_claim_is_won_once() {
+        let w = Waiter::new(3);
+        assert!(w.claim(2));
+        assert!(!w.claim(-libc::ETIMEDOUT));
+        assert!(!w.claim(5));
+    }
+
+    #[test]
+    fn lock_excludes() {
+        let l = std::sync::Arc::new(RawLock::new());
+        let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ts: Vec<_> = (0..4)
+            .map(|_| {
+                let (l, n) = (l.clone(), n.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        l.lock();
+                        // A non-atomic read-modify-write under the lock.
+                        let v = n.load(Ordering::Relaxed);
+                        n.store(v + 1, Ordering::Relaxed);
+                        l.unlock();
+                    }
+                })
+            })
+            .collect();
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(n.load(Ordering::Relaxed), 40_000);
+    }
+}
