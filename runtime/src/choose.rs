@@ -160,9 +160,9 @@ impl<T: Send> ChanEnd for SharedChan<T> {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: T) {}
-/// let (a, _b) = dill_runtime::chmake::<u32>().unwrap();
+/// let (a, _b) = dill::chmake::<u32>().unwrap();
 /// let mut v = None;
-/// assert_send(dill_runtime::Clause::recv(&a, &mut v));
+/// assert_send(dill::Clause::recv(&a, &mut v));
 /// ```
 pub struct Clause<'a> {
     node: Node,

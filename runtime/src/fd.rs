@@ -175,14 +175,18 @@ fn edge_wait(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
 }
 
 fn block(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
-    if time::expired(deadline) {
-        return Err(errno(libc::ETIMEDOUT));
-    }
+    // Registering first makes a closed fd EBADF whatever the deadline (as in
+    // libdill); an fd waited on before is registered already, so this costs
+    // no system call.
     let cur = {
         // SAFETY: no switch inside this block.
         let s = unsafe { s() };
         let cur = s.current;
         s.reactor.register(fd, dir, cur)?;
+        if time::expired(deadline) {
+            s.reactor.unregister(fd, dir, cur);
+            return Err(errno(libc::ETIMEDOUT));
+        }
         cur
     };
     let r = wait(deadline, true);

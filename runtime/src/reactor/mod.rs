@@ -95,12 +95,13 @@ impl Reactor {
     /// Registers `task` as the waiter on `fd` in `dir`, adding the fd to the
     /// backend if this is its first wait. The caller has checked the slot is
     /// free and `fd >= 0`.
+    ///
+    /// The table grows only after the backend has accepted the fd, so a
+    /// closed fd (`EBADF` from the backend), however large its number, costs
+    /// no memory: the table never outgrows the process's open fds.
     pub(crate) fn register(&mut self, fd: RawFd, dir: Dir, task: usize) -> io::Result<()> {
         let i = fd as usize;
-        if i >= self.fds.len() {
-            self.fds.resize(i + 1, EMPTY);
-        }
-        if !self.fds[i].registered {
+        if !self.fds.get(i).is_some_and(|s| s.registered) {
             if self.poller.is_none() {
                 self.poller = Some(Poller::new()?);
             }
@@ -109,6 +110,9 @@ impl Reactor {
                     self.poller = None;
                 }
                 return Err(e);
+            }
+            if i >= self.fds.len() {
+                self.fds.resize(i + 1, EMPTY);
             }
             self.fds[i].registered = true;
             self.registered += 1;
