@@ -36,7 +36,9 @@ table=$(awk '
         row("dill_shared_ping_pong", "dill_shared_ping_pong")
         row("std_mpsc_ping_pong", "dill_shared_ping_pong")
         row("tokio_mt_ping_pong", "dill_shared_ping_pong")
+        row("tokio_two_rt_ping_pong", "dill_shared_ping_pong")
         row("go_ping_pong", "dill_shared_ping_pong")
+        row("go_locked_ping_pong", "dill_shared_ping_pong")
         print ""
         print "| one way across two threads, buffer 128 | ns/msg | × dill |"
         print "| --- | ---: | ---: |"

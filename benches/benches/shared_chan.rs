@@ -8,7 +8,11 @@
 //!   shared channel, one round trip (two messages) per iteration.
 //! * `std_mpsc_ping_pong`: two blocking threads, `sync_channel(1)` each way.
 //! * `tokio_mt_ping_pong`: two tasks on a two-worker tokio runtime, bounded
-//!   mpsc of capacity 1 each way.
+//!   mpsc of capacity 1 each way. tokio may run both tasks on one worker
+//!   (a woken task goes to the waker's LIFO slot), so this round trip need
+//!   not cross threads at all.
+//! * `tokio_two_rt_ping_pong`: the same between two current-thread
+//!   runtimes on two threads: it always crosses threads, as dill's does.
 //! * `*_one_way`: one producer, one consumer, a buffer of 128; per message.
 //!
 //! One thread, dill's local channels: `dill_local_one_way` unbuffered and
@@ -168,6 +172,39 @@ fn tokio_ping_pong(rt: &tokio::runtime::Runtime) -> f64 {
     })
 }
 
+/// The same round trip between two single-threaded tokio runtimes on two
+/// threads, so that the two tasks cannot end up on one worker.
+fn tokio_two_rt_ping_pong() -> f64 {
+    let (to_echo, mut echo_in) = tokio::sync::mpsc::channel::<u64>(1);
+    let (echo_out, mut back) = tokio::sync::mpsc::channel::<u64>(1);
+    let echo = thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                while let Some(v) = echo_in.recv().await {
+                    if echo_out.send(v + 1).await.is_err() {
+                        break;
+                    }
+                }
+            })
+    });
+    let ns = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let t = Instant::now();
+            let mut v = 0;
+            for _ in 0..PING_PONGS {
+                to_echo.send(black_box(v)).await.unwrap();
+                v = back.recv().await.unwrap();
+            }
+            t.elapsed().as_nanos() as f64 / PING_PONGS as f64
+        });
+    echo.join().unwrap();
+    ns
+}
+
 fn tokio_one_way(rt: &tokio::runtime::Runtime) -> f64 {
     rt.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(128);
@@ -216,6 +253,7 @@ fn main() {
     report("std_mpsc_ping_pong", std_ping_pong);
     let rt = tokio_rt();
     report("tokio_mt_ping_pong", || tokio_ping_pong(&rt));
+    report("tokio_two_rt_ping_pong", tokio_two_rt_ping_pong);
     report("dill_shared_one_way", dill_shared_one_way);
     report("std_mpsc_one_way", std_one_way);
     report("tokio_mt_one_way", || tokio_one_way(&rt));

@@ -2,12 +2,17 @@
 // benches/benches/shared_chan.rs measures dill: median of 7 runs, lines of
 // "name ns_per_unit".
 //
-//   go_ping_pong: two goroutines, an unbuffered channel each way, per round trip.
-//   go_one_way:   producer and consumer goroutines, buffer of 128, per message.
+//	go_ping_pong: two goroutines, an unbuffered channel each way, per round trip.
+//	              Go may run both on one P (a woken goroutine goes to the
+//	              waker's runnext slot), so it need not cross threads.
+//	go_locked_ping_pong: the same with each goroutine locked to its own OS
+//	              thread (runtime.LockOSThread), so every message crosses.
+//	go_one_way:   producer and consumer goroutines, buffer of 128, per message.
 package main
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"time"
 )
@@ -48,6 +53,31 @@ func pingPong() float64 {
 	return ns
 }
 
+func lockedPingPong() float64 {
+	to := make(chan uint64)
+	back := make(chan uint64)
+	res := make(chan float64)
+	go func() {
+		runtime.LockOSThread()
+		for v := range to {
+			back <- v + 1
+		}
+	}()
+	go func() {
+		runtime.LockOSThread()
+		start := time.Now()
+		var v uint64
+		for i := 0; i < pingPongs; i++ {
+			to <- v
+			v = <-back
+		}
+		ns := float64(time.Since(start).Nanoseconds()) / pingPongs
+		close(to)
+		res <- ns
+	}()
+	return <-res
+}
+
 func oneWay() float64 {
 	ch := make(chan uint64, 128)
 	done := make(chan uint64)
@@ -69,5 +99,6 @@ func oneWay() float64 {
 
 func main() {
 	report("go_ping_pong", pingPong)
+	report("go_locked_ping_pong", lockedPingPong)
 	report("go_one_way", oneWay)
 }
