@@ -130,11 +130,20 @@ impl Remote {
         self.rfd.as_raw_fd()
     }
 
+    /// The eventfd is registered edge-triggered, and every write is a new
+    /// edge, so the owner never needs to read it back (saving a system
+    /// call per wake-up); only a counter at its maximum (EAGAIN, after
+    /// 2^64 - 2 rings) is emptied before ringing again.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn ring(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live u64 to our eventfd.
-        unsafe { libc::write(self.rfd.as_raw_fd(), &one as *const u64 as *const _, 8) };
+        let r = unsafe { libc::write(self.rfd.as_raw_fd(), &one as *const u64 as *const _, 8) };
+        if r < 0 {
+            self.clear();
+            // SAFETY: as above.
+            unsafe { libc::write(self.rfd.as_raw_fd(), &one as *const u64 as *const _, 8) };
+        }
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -248,11 +257,15 @@ impl Remote {
 
     /// The owner is awake again.
     pub(crate) fn after_sleep(&self) {
-        if !self.sleeping.swap(false, Ordering::SeqCst) {
-            // Someone turned the flag off: they ring (or rang) the bell.
-            // A ring that comes after this read costs one spurious wake.
+        let rung = !self.sleeping.swap(false, Ordering::SeqCst);
+        // Someone turned the flag off: they ring (or rang) the bell. A pipe
+        // must be emptied or it fills up and stops signalling; an eventfd
+        // need not be (see `ring`).
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        if rung {
             self.clear();
         }
+        let _ = rung;
     }
 }
 
