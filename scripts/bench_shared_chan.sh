@@ -16,6 +16,10 @@ trap 'rm -f "$out"' EXIT
 : "${CARGO_TARGET_DIR:=/work/target-bench}"
 export CARGO_TARGET_DIR
 cargo bench -q -p dill-bench --bench shared_chan >>"$out"
+# The same dill cases with the scheduler sleeping at once instead of
+# yielding up to 50 us first (the choice DESIGN.md explains).
+DILL_SHARED_WAIT_US=0 cargo bench -q -p dill-bench --bench shared_chan -- dill_shared |
+    sed 's/^\(dill_shared_[a-z_]*\) /\1_no_wait /' >>"$out"
 if command -v go >/dev/null 2>&1; then
     (cd benches/go/chan && GOMAXPROCS=2 go run .) >>"$out"
 else
@@ -34,6 +38,7 @@ table=$(awk '
         print "| round trip across two threads | ns | × dill |"
         print "| --- | ---: | ---: |"
         row("dill_shared_ping_pong", "dill_shared_ping_pong")
+        row("dill_shared_ping_pong_no_wait", "dill_shared_ping_pong")
         row("std_mpsc_ping_pong", "dill_shared_ping_pong")
         row("tokio_mt_ping_pong", "dill_shared_ping_pong")
         row("tokio_two_rt_ping_pong", "dill_shared_ping_pong")
@@ -43,6 +48,7 @@ table=$(awk '
         print "| one way across two threads, buffer 128 | ns/msg | × dill |"
         print "| --- | ---: | ---: |"
         row("dill_shared_one_way", "dill_shared_one_way")
+        row("dill_shared_one_way_no_wait", "dill_shared_one_way")
         row("std_mpsc_one_way", "dill_shared_one_way")
         row("tokio_mt_one_way", "dill_shared_one_way")
         row("go_one_way", "dill_shared_one_way")

@@ -21,7 +21,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// [`Waiter::state`] while nobody has claimed the wait.
@@ -69,6 +69,8 @@ pub(crate) struct Remote {
     /// Write side (the same descriptor for an eventfd).
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     wfd: OwnedFd,
+    /// [`wait_ns`], read once.
+    wait_ns: u64,
 }
 
 /// How long an idle scheduler with coroutines blocked on shared channels
@@ -81,8 +83,26 @@ pub(crate) struct Remote {
 /// made round trips several times slower than sleeping at once, while
 /// yielding for up to 50 µs halved them and tripled one-way throughput
 /// (DESIGN.md, "Shared channels"). A scheduler with no such coroutine
-/// sleeps at once. Zero disables the wait.
+/// sleeps at once. Zero disables the wait. The environment variable
+/// `DILL_SHARED_WAIT_US` (microseconds, at most 10 000) overrides it for
+/// the process, read once: the benchmark measures the choice with it.
 pub(crate) const SPIN_NS: u64 = 50_000;
+
+static WAIT_NS: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// [`SPIN_NS`] or its override from the environment.
+fn wait_ns() -> u64 {
+    let v = WAIT_NS.load(Ordering::Relaxed);
+    if v != u64::MAX {
+        return v;
+    }
+    let v = std::env::var("DILL_SHARED_WAIT_US")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(SPIN_NS, |us| us.min(10_000) * 1000);
+    WAIT_NS.store(v, Ordering::Relaxed);
+    v
+}
 
 impl Remote {
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -97,6 +117,7 @@ impl Remote {
             sleeping: AtomicBool::new(false),
             // SAFETY: `fd` was just created and is owned by nobody else.
             rfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            wait_ns: wait_ns(),
         })
     }
 
@@ -122,6 +143,7 @@ impl Remote {
             sleeping: AtomicBool::new(false),
             rfd,
             wfd,
+            wait_ns: wait_ns(),
         })
     }
 
@@ -233,12 +255,12 @@ impl Remote {
 
     /// Announces that the owner is about to block in the reactor. Returns
     /// false when it must not (waiters were pushed meanwhile). Looks for
-    /// pushed waiters for up to [`SPIN_NS`] first when `spin`, yielding the
-    /// CPU between looks.
+    /// pushed waiters for up to [`SPIN_NS`] (or its override) first when
+    /// `spin`, yielding the CPU between looks.
     pub(crate) fn prepare_sleep(&self, spin: bool) -> bool {
-        if spin && SPIN_NS > 0 {
+        if spin && self.wait_ns > 0 {
             let start = std::time::Instant::now();
-            while start.elapsed().as_nanos() < SPIN_NS as u128 {
+            while start.elapsed().as_nanos() < self.wait_ns as u128 {
                 if self.has_pending() {
                     return false;
                 }
