@@ -273,3 +273,178 @@ fn values_left_in_a_dropped_buffer_are_dropped_once() {
         assert_eq!(ledger.dropped[id].load(Ordering::Relaxed), 1);
     }
 }
+
+/// Both sides wait in `choose` over two shared channels at once (and the
+/// receivers over a local one too), so one wait's nodes sit in several
+/// shared queues and partners on other threads race to claim them.
+fn run_choose_both_sides(capacity: usize, seed: u64) {
+    const PRODUCERS: usize = 2;
+    const PER: usize = 300;
+    let n = PRODUCERS * CORO_PER_THREAD * PER;
+    let ledger = Ledger::new(n);
+    let got = Arc::new(AtomicUsize::new(0));
+    let (a_tx, a_rx) = chmake_shared::<Val>(capacity).unwrap();
+    let (b_tx, b_rx) = chmake_shared::<Val>(capacity).unwrap();
+    let consumers: Vec<_> = (0..2u64)
+        .map(|k| {
+            let (a_rx, b_rx, got) = (a_rx.clone(), b_rx.clone(), got.clone());
+            thread::spawn(move || {
+                let (_never, local) = chmake::<Val>().unwrap();
+                let local = std::rc::Rc::new(local);
+                let hs: Vec<_> = (0..CORO_PER_THREAD as u64)
+                    .map(|c| {
+                        let (a_rx, b_rx, got, local) =
+                            (a_rx.clone(), b_rx.clone(), got.clone(), local.clone());
+                        go(move || {
+                            let mut rng = Rng(seed * 13 + k * 7 + c + 3);
+                            let mut open = [true, true];
+                            while open[0] || open[1] {
+                                let (mut x, mut y, mut z) = (None, None, None);
+                                let mut cl = [
+                                    Clause::recv(&a_rx, &mut x),
+                                    Clause::recv(&*local, &mut z),
+                                    Clause::recv(&b_rx, &mut y),
+                                ];
+                                // A drained, done channel would end every
+                                // call with EPIPE: leave it out.
+                                let r = match open {
+                                    [true, true] => choose(&mut cl, rng.deadline()),
+                                    [true, false] => choose(&mut cl[..2], rng.deadline()),
+                                    _ => choose(&mut cl[1..], rng.deadline()).map(|i| i + 1),
+                                };
+                                let done = [cl[0].is_done(), cl[2].is_done()];
+                                let v = match r {
+                                    Ok(0) => x.take().unwrap(),
+                                    Ok(2) => y.take().unwrap(),
+                                    Ok(i) => panic!("clause {i} fired"),
+                                    Err(e) => match e.raw_os_error().unwrap() {
+                                        ETIMEDOUT => continue,
+                                        EPIPE => {
+                                            assert!(done[0] != done[1], "one clause is done");
+                                            if done[0] {
+                                                open[0] = false;
+                                            } else {
+                                                open[1] = false;
+                                            }
+                                            continue;
+                                        }
+                                        _ => panic!("{e}"),
+                                    },
+                                };
+                                v.ledger.received[v.id].fetch_add(1, Ordering::Relaxed);
+                                got.fetch_add(1, Ordering::Relaxed);
+                            }
+                        })
+                        .unwrap()
+                    })
+                    .collect();
+                for h in hs {
+                    h.join(-1).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop((a_rx, b_rx));
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|k| {
+            let (a_tx, b_tx, ledger) = (a_tx.clone(), b_tx.clone(), ledger.clone());
+            thread::spawn(move || {
+                let hs: Vec<_> = (0..CORO_PER_THREAD)
+                    .map(|c| {
+                        let (a_tx, b_tx, ledger) = (a_tx.clone(), b_tx.clone(), ledger.clone());
+                        let base = (k * CORO_PER_THREAD + c) * PER;
+                        go(move || {
+                            let mut rng = Rng(seed * 29 + (k * 5 + c) as u64 + 11);
+                            let mut ids = base..base + PER;
+                            // One value waits in each send clause; exactly
+                            // one of them goes per successful call.
+                            let (mut va, mut vb) = (None, None);
+                            loop {
+                                for slot in [&mut va, &mut vb] {
+                                    if slot.is_none() {
+                                        *slot = ids.next().map(|id| Val {
+                                            id,
+                                            ledger: ledger.clone(),
+                                        });
+                                    }
+                                }
+                                let before = (va.is_some(), vb.is_some());
+                                let r = match before {
+                                    (false, false) => break,
+                                    (true, true) => choose(
+                                        &mut [
+                                            Clause::send(&a_tx, &mut va),
+                                            Clause::send(&b_tx, &mut vb),
+                                        ],
+                                        rng.deadline(),
+                                    ),
+                                    (true, false) => {
+                                        choose(&mut [Clause::send(&a_tx, &mut va)], rng.deadline())
+                                    }
+                                    (false, true) => {
+                                        choose(&mut [Clause::send(&b_tx, &mut vb)], rng.deadline())
+                                            .map(|_| 1)
+                                    }
+                                };
+                                match r {
+                                    Ok(0) => assert!(va.is_none() && vb.is_some() == before.1),
+                                    Ok(1) => assert!(vb.is_none() && va.is_some() == before.0),
+                                    Ok(i) => panic!("clause {i} fired"),
+                                    Err(e) => {
+                                        assert_eq!(e.raw_os_error(), Some(ETIMEDOUT));
+                                        assert_eq!((va.is_some(), vb.is_some()), before);
+                                        if rng.below(8) == 0 {
+                                            // Give one value up: it came back.
+                                            let slot = if va.is_some() { &mut va } else { &mut vb };
+                                            let back = slot.take().unwrap();
+                                            ledger.returned[back.id]
+                                                .fetch_add(1, Ordering::Relaxed);
+                                        }
+                                    }
+                                }
+                            }
+                        })
+                        .unwrap()
+                    })
+                    .collect();
+                for h in hs {
+                    h.join(-1).unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    a_tx.done().unwrap();
+    b_tx.done().unwrap();
+    drop((a_tx, b_tx));
+    for c in consumers {
+        c.join().unwrap();
+    }
+    let mut received = 0;
+    for id in 0..n {
+        let r = ledger.received[id].load(Ordering::Relaxed);
+        let b = ledger.returned[id].load(Ordering::Relaxed);
+        let d = ledger.dropped[id].load(Ordering::Relaxed);
+        assert_eq!(
+            (r + b, d),
+            (1, 1),
+            "value {id}: received {r}, returned {b}, dropped {d}"
+        );
+        received += r as usize;
+    }
+    assert_eq!(received, got.load(Ordering::Relaxed));
+    assert!(received > 0);
+    eprintln!("choose on both sides, capacity {capacity}: {received} of {n} received");
+}
+
+#[test]
+fn choose_on_both_sides_rendezvous() {
+    run_choose_both_sides(0, 21);
+}
+
+#[test]
+fn choose_on_both_sides_buffered() {
+    run_choose_both_sides(2, 22);
+}
