@@ -378,12 +378,22 @@ impl Sched {
         } else {
             0
         };
-        let sleep = timeout != 0
-            && match &self.remote {
-                Some(rl) => rl.remote.prepare_sleep(rl.waits.get() > 0),
-                None => true,
-            };
-        let n = self.reactor.wait(if sleep { timeout } else { 0 });
+        // With waits handed over by other threads pending, there is work
+        // already: the reactor is not asked now (that would be a system
+        // call per cross-thread hand-over); the fairness poll in the loop
+        // still asks it at least once a millisecond.
+        let (sleep, ask) = match &self.remote {
+            Some(rl) if timeout != 0 => {
+                let sleep = rl.remote.prepare_sleep(rl.waits.get() > 0);
+                (sleep, sleep)
+            }
+            _ => (timeout != 0, true),
+        };
+        let n = if ask {
+            self.reactor.wait(if sleep { timeout } else { 0 })
+        } else {
+            0
+        };
         if sleep {
             if let Some(rl) = &self.remote {
                 rl.remote.after_sleep();
@@ -404,7 +414,9 @@ impl Sched {
             self.trigger(id, -libc::ETIMEDOUT);
         }
         self.drain_remote();
-        self.last_poll = t;
+        if ask {
+            self.last_poll = t;
+        }
     }
 
     /// Called when a coroutine's function has completed: recycles its stack
