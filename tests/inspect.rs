@@ -504,3 +504,44 @@ fn scoped_coroutines_record_their_spawn_site() {
     .unwrap();
     assert!(text.contains("sleeping"));
 }
+
+#[test]
+fn shared_channels_and_blocking_calls_have_states_too() {
+    let (a, b) = chmake_shared::<u32>(0).unwrap();
+    let (c, d) = chmake_shared::<u32>(0).unwrap();
+    let far = after(60_000);
+    let receiver = Builder::new()
+        .name("shared-recv")
+        .go(move || b.recv(far))
+        .unwrap();
+    let sender = Builder::new()
+        .name("shared-send")
+        .go(move || c.send(9, -1))
+        .unwrap();
+    // The helper thread waits until told to finish, so the state is
+    // certainly seen while it runs.
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let blocker = Builder::new()
+        .name("blocker")
+        .go(move || blocking(move || go_rx.recv().map(|_| 5u8).unwrap_or(0), -1))
+        .unwrap();
+    assert_eq!(waiting_on("shared-recv"), (Wait::Recv, far));
+    assert_eq!(waiting_on("shared-send"), (Wait::Send, -1));
+    assert_eq!(waiting_on("blocker"), (Wait::Blocking, -1));
+    assert_eq!(
+        named("blocker").state().to_string(),
+        "waiting for a blocking call"
+    );
+    let text = dump();
+    assert!(
+        text.contains("\"blocker\", waiting for a blocking call"),
+        "{text}"
+    );
+    // Everything completes with its own result.
+    a.send(3, -1).unwrap();
+    assert_eq!(receiver.join(-1).unwrap().unwrap(), 3);
+    assert_eq!(d.recv(-1).unwrap(), 9);
+    sender.join(-1).unwrap().unwrap();
+    go_tx.send(()).unwrap();
+    assert_eq!(blocker.join(-1).unwrap().unwrap(), 5);
+}

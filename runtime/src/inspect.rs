@@ -139,9 +139,9 @@ pub enum Wait {
     FdOut(RawFd),
     /// [`msleep`](crate::msleep): only the deadline can end the wait.
     Sleep,
-    /// A channel receive.
+    /// A channel receive (local or shared).
     Recv,
-    /// A channel send.
+    /// A channel send (local or shared).
     Send,
     /// [`choose`](crate::choose) over this many clauses.
     Choose(usize),
@@ -150,7 +150,7 @@ pub enum Wait {
     Join(u64),
     /// [`Bundle::wait`] (or a bundle's drop) waiting for its coroutines.
     Bundle,
-    /// A call run on another thread by `blocking`.
+    /// A call run on another thread by [`blocking`](crate::blocking).
     Blocking,
     /// Any other wait.
     Other,
@@ -403,7 +403,7 @@ pub fn counters() -> Counters {
         switches: sh.switches.load(Relaxed),
         polls: s.polls,
         timers: s.timers.len(),
-        fds: s.reactor.registered() - usize::from(s.dump_fd >= 0),
+        fds: s.reactor.registered() - usize::from(s.dump_fd >= 0) - usize::from(s.remote.is_some()),
         stacks_in_use: s.stacks.in_use(),
         stacks_cached: s.stacks.idle(),
     }
