@@ -141,6 +141,47 @@ fn child_sigquit() {
         })
         .unwrap();
     ready_rx.recv().unwrap();
+    // A thread that never sleeps in its reactor: two coroutines yield to
+    // each other until told to stop. Its scheduler sees the signal at the
+    // poll it makes every millisecond even with coroutines ready.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (busy_tx, busy_rx) = mpsc::channel();
+    let stop2 = stop.clone();
+    let busy = std::thread::Builder::new()
+        .name("busy".into())
+        .spawn(move || {
+            let spin = |stop: std::sync::Arc<std::sync::atomic::AtomicBool>| {
+                move || {
+                    let mut n = 0u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        yield_now().unwrap();
+                        n += 1;
+                    }
+                    n
+                }
+            };
+            let a = Builder::new()
+                .name("busy-a")
+                .go(spin(stop2.clone()))
+                .unwrap();
+            let b = Builder::new().name("busy-b").go(spin(stop2)).unwrap();
+            let mut told = false;
+            let mut last = 0;
+            while !told {
+                yield_now().unwrap();
+                // Told once the scheduler has polled (and so registered its
+                // wake-up descriptor).
+                let p = counters().polls;
+                if p > last && p > 0 {
+                    busy_tx.send(()).unwrap();
+                    told = true;
+                }
+                last = p;
+            }
+            a.join(-1).unwrap() + b.join(-1).unwrap()
+        })
+        .unwrap();
+    busy_rx.recv().unwrap();
     let (tx, rx) = chmake::<u32>().unwrap();
     let c = Builder::new()
         .name("main-parked")
@@ -161,6 +202,8 @@ fn child_sigquit() {
         1
     );
     let b = worker.join().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(busy.join().unwrap() > 0);
     println!("result {}", a + b);
 }
 
@@ -175,10 +218,13 @@ fn parent_sigquit() {
     // SAFETY: signalling our own child.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGQUIT) }, 0);
     let mut err = String::new();
-    let both = wait_for(&err_rx, &mut err, |e| {
-        e.contains("parked_in_child_main") && e.contains("parked_in_child_thread")
+    let all = wait_for(&err_rx, &mut err, |e| {
+        e.contains("parked_in_child_main")
+            && e.contains("parked_in_child_thread")
+            && e.contains("dill: thread 'busy'")
     });
-    assert!(both, "both threads' dumps on stderr:\n{err}");
+    assert!(all, "every thread's dump on stderr:\n{err}");
+    assert!(err.contains("\"busy-a\", ready") || err.contains("\"busy-a\", running"));
     assert!(err.contains("dill: thread 'main'"), "{err}");
     assert!(err.contains("dill: thread 'worker'"), "{err}");
     assert!(err.contains("\"main-parked\", waiting to receive on a channel"));
