@@ -30,6 +30,19 @@ fn seeing_inside_signatures() {
     let _: fn() -> io::Result<()> = dump_on_sigquit;
     let stall: fn(i64) -> io::Result<()> = stall_detector;
     let count: fn() -> Counters = counters;
+    let _: fn(&Coroutine<u8>) -> u64 = Coroutine::<u8>::id;
+    let _ = |s: State| match s {
+        State::Running | State::Ready | State::Starting => 0,
+        State::Waiting { on, deadline } => match on {
+            Wait::FdIn(fd) | Wait::FdOut(fd) => fd as i64 + deadline,
+            Wait::Choose(n) => n as i64,
+            Wait::Join(id) => id as i64,
+            Wait::Sleep | Wait::Recv | Wait::Send | Wait::Bundle | Wait::Blocking => 1,
+            _ => 2,
+        },
+        _ => 3,
+    };
+    let _ = Counters::default().stacks_cached;
     is_debug::<Builder>();
     is_debug::<CoroutineInfo>();
     is_debug::<State>();
