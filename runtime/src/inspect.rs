@@ -877,16 +877,40 @@ extern "C" fn on_dump_signal(_sig: libc::c_int) {
     unsafe { *errno_location() = saved };
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// The calling thread's errno location, where the platform names one (a
+/// signal handler must leave errno as it found it).
+#[cfg(target_os = "linux")]
 fn errno_location() -> *mut libc::c_int {
     // SAFETY: always valid for the calling thread.
     unsafe { libc::__errno_location() }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(any(target_os = "android", target_os = "netbsd", target_os = "openbsd"))]
+fn errno_location() -> *mut libc::c_int {
+    // SAFETY: always valid for the calling thread.
+    unsafe { libc::__errno() }
+}
+
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
 fn errno_location() -> *mut libc::c_int {
     // SAFETY: always valid for the calling thread.
     unsafe { libc::__error() }
+}
+
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd"
+)))]
+fn errno_location() -> *mut libc::c_int {
+    // No portable name: save and restore a scratch value instead.
+    static mut SCRATCH: libc::c_int = 0;
+    // SAFETY: only the address is taken.
+    unsafe { std::ptr::addr_of_mut!(SCRATCH) }
 }
 
 /// Creates the thread's wake-up descriptor and registers it with the
