@@ -299,7 +299,10 @@ fn dump_from_inside_a_coroutine() {
 
 #[inline(never)]
 fn dump_here() -> String {
-    dump()
+    let text = dump();
+    // Not a tail call: this frame stays in the backtrace when optimized.
+    std::hint::black_box(());
+    text
 }
 
 #[inline(never)]
@@ -544,4 +547,38 @@ fn shared_channels_and_blocking_calls_have_states_too() {
     sender.join(-1).unwrap().unwrap();
     go_tx.send(()).unwrap();
     assert_eq!(blocker.join(-1).unwrap().unwrap(), 5);
+}
+
+/// Recurses until about 6 KiB (3 KiB when optimized: smaller frames) of a
+/// 16 KiB stack are left, then parks.
+#[inline(never)]
+fn park_deep(start: usize, ch: &Chan<u8>) -> u8 {
+    let buf = [7u8; 512];
+    let here = std::hint::black_box(&buf) as *const [u8; 512] as usize;
+    let keep = if cfg!(debug_assertions) { 6 } else { 3 } * 1024;
+    if start - here > 16 * 1024 - keep {
+        return ch.recv(-1).unwrap_or(0);
+    }
+    park_deep(start, ch).wrapping_add(buf[3] - 7)
+}
+
+#[test]
+fn a_coroutine_parked_near_its_stack_end_is_listed_not_crashed() {
+    let (a, b) = chmake::<u8>().unwrap();
+    let c = Builder::new()
+        .name("deep")
+        .stack_size(16 * 1024)
+        .go(move || {
+            let top = 0u8;
+            park_deep(&top as *const u8 as usize, &b)
+        })
+        .unwrap();
+    let text = dump();
+    let part = text
+        .split("\ncoroutine ")
+        .find(|p| p.contains("\"deep\""))
+        .unwrap();
+    assert!(part.contains("(not captured: "), "{part}");
+    a.send(4, -1).unwrap();
+    assert_eq!(c.join(-1).unwrap(), 4);
 }

@@ -744,6 +744,15 @@ thread_local! {
     static RUNNING: Cell<*const CoSlot> = const { Cell::new(std::ptr::null()) };
 }
 
+/// The lowest usable address of the running coroutine's stack (just above
+/// its guard page), or `None` on the thread's own stack.
+pub(crate) fn running_stack_limit() -> Option<usize> {
+    let slot = RUNNING.with(|c| c.get());
+    // SAFETY: a non-null RUNNING points to the live slot whose stack the
+    // calling code runs on.
+    (!slot.is_null()).then(|| unsafe { (*slot).guard.1 })
+}
+
 /// Records that the thread is about to run on `slot`'s stack; returns what
 /// to restore afterwards.
 #[inline(always)]
