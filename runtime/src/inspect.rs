@@ -1119,13 +1119,14 @@ static REPLY_NAME: Mutex<String> = Mutex::new(String::new());
 static REPLY_BT: AtomicPtr<Backtrace> = AtomicPtr::new(std::ptr::null_mut());
 /// Why no backtrace was taken (index into `WHY`).
 static REPLY_WHY: AtomicU8 = AtomicU8::new(0);
-const WHY: [&str; 6] = [
+const WHY: [&str; 7] = [
     "",
     "the thread is not blocked in a system call, so it may hold a lock that taking a backtrace needs",
     "the thread is taking a dump itself",
     "taking a thread's backtrace from the monitor is not supported on this platform",
     "the thread has no scheduler",
     "the thread is panicking",
+    "too little of the coroutine's stack is left",
 ];
 
 fn install_stall_handler() {
@@ -1265,10 +1266,16 @@ extern "C" fn on_stall_signal(
         // A thread that is dumping or panicking may hold the lock that
         // capturing a backtrace takes (the panic hook prints its backtrace
         // under it): never capture then.
+        let here = 0u8;
+        let sp = &here as *const u8 as usize;
+        let low = crate::stack::running_stack_limit()
+            .is_some_and(|limit| sp.saturating_sub(limit) < CAPTURE_STACK);
         let why = if IN_DUMP.with(|c| c.get()) {
             2
         } else if std::thread::panicking() {
             5
+        } else if low {
+            6
         } else {
             blocked_in_safe_syscall(uctx)
         };
