@@ -646,7 +646,6 @@ fn capture_here() -> Backtrace {
 fn trimmed(bt: &Backtrace) -> String {
     let text = bt.to_string();
     let lines: Vec<&str> = text.lines().collect();
-    let is_sym = |l: &str| !l.trim_start().starts_with("at ");
     let skip_top = |l: &str| {
         l.contains("dill_runtime::inspect::")
             || l.contains("dill_runtime::sched::switch_out")
@@ -656,28 +655,72 @@ fn trimmed(bt: &Backtrace) -> String {
             || l.contains("<unknown>")
     };
     // Top: leading frames of the capture machinery (and a signal frame).
-    let mut start = 0;
-    while start < lines.len() {
-        if is_sym(lines[start]) && !skip_top(lines[start]) {
-            break;
-        }
-        start += 1;
+    let start = first_symbol(&lines, 0, |l| !skip_top(l));
+    renumbered(&lines[start..bottom(&lines, start)])
+}
+
+/// The thread's own stack's part of the running coroutine's backtrace: the
+/// frames below the last coroutine start (corosensei links a coroutine's
+/// frames to those of whoever resumed it), without the scheduler's. `None`
+/// when the backtrace does not reach that far.
+fn beneath(bt: &Backtrace) -> Option<String> {
+    let text = bt.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let marker = lines
+        .iter()
+        .rposition(|l| is_symbol(l) && l.contains("dill_runtime::inspect::coroutine_start"))?;
+    let plumbing = |l: &str| {
+        [
+            "corosensei::",
+            "dill_runtime::sched::",
+            "dill_runtime::stack::",
+        ]
+        .iter()
+        .any(|p| l.contains(p))
+            || l.contains("dill_runtime::coroutine::body")
+            || l.contains("dill_runtime::coroutine::go_at")
+            || l.contains("dill_runtime::bundle::Bundle::go_at")
+            || l.contains("std::panicking::")
+            || l.contains("std::panic::")
+            || l.contains("core::panic::")
+            || l.contains("__rust_try")
+            || l.contains("core::ops::function::")
+            || l.contains("<unknown>")
+            || l.contains("stack_init_trampoline")
+    };
+    let start = first_symbol(&lines, marker + 1, |l| !plumbing(l));
+    if start >= lines.len() {
+        return None;
     }
-    // Bottom: the coroutine's start, or the thread's entry.
-    let mut end = lines.len();
-    for (i, l) in lines.iter().enumerate().skip(start) {
-        if is_sym(l)
-            && (l.contains("dill_runtime::inspect::coroutine_start")
-                || l.contains("__rust_begin_short_backtrace"))
-        {
-            end = i;
-            break;
-        }
-    }
+    Some(renumbered(&lines[start..bottom(&lines, start)]))
+}
+
+/// Is this line of a formatted backtrace a symbol (not an "at file:line")?
+fn is_symbol(l: &str) -> bool {
+    !l.trim_start().starts_with("at ")
+}
+
+/// The first symbol line at or after `from` that `keep` accepts.
+fn first_symbol(lines: &[&str], from: usize, keep: impl Fn(&str) -> bool) -> usize {
+    (from..lines.len())
+        .find(|&i| is_symbol(lines[i]) && keep(lines[i]))
+        .unwrap_or(lines.len())
+}
+
+/// Where one stack's part ends: at its coroutine's start, or the thread's
+/// entry point.
+fn bottom(lines: &[&str], start: usize) -> usize {
+    first_symbol(lines, start, |l| {
+        l.contains("dill_runtime::inspect::coroutine_start")
+            || l.contains("__rust_begin_short_backtrace")
+    })
+}
+
+/// Backtrace lines with their frames numbered from zero.
+fn renumbered(lines: &[&str]) -> String {
     let mut out = String::new();
     let mut n = 0;
-    for l in &lines[start..end] {
-        // Renumber frame lines ("  12: name") from zero.
+    for l in lines {
         let t = l.trim_start();
         let digits = t.bytes().take_while(u8::is_ascii_digit).count();
         if digits > 0 && t[digits..].starts_with(": ") {
@@ -689,7 +732,7 @@ fn trimmed(bt: &Backtrace) -> String {
             let _ = writeln!(out, "      {t}");
         }
     }
-    if n == 0 && out.is_empty() {
+    if out.is_empty() {
         out.push_str("      (no frames: the binary has no symbols, or unwinding stopped)\n");
     }
     out
@@ -782,6 +825,10 @@ fn dump_text() -> String {
     let _ = writeln!(out, ", {state}{}:", for_ms(ms));
     if cur == ROOT {
         out.push_str(&here_text);
+    } else if let Some(text) = beneath(&here) {
+        // Beneath the running coroutine; when other coroutines are too
+        // (a parent in `go`), their frames come first.
+        out.push_str(&text);
     } else {
         out.push_str("      (beneath the running coroutine: not captured)\n");
     }
