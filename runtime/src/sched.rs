@@ -17,6 +17,7 @@
 
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
@@ -93,6 +94,9 @@ pub(crate) struct Task {
     pub(crate) bundle: usize,
     /// Position in the bundle's member list.
     pub(crate) bundle_pos: usize,
+    /// Ready-queue position of the task's last wake-up (valid while the
+    /// entry is queued, see [`Sched::take_ready`]).
+    pub(crate) queued_at: usize,
     /// While blocked on a shared channel: the wait's claim, which every
     /// trigger must win first (see `remote.rs`); null otherwise.
     pub(crate) claim: *const Waiter,
@@ -118,6 +122,7 @@ impl Task {
             has_value: false,
             bundle,
             bundle_pos: NONE,
+            queued_at: NONE,
             claim: ptr::null(),
         }
     }
@@ -165,6 +170,9 @@ pub(crate) struct Sched {
     pub(crate) remote: Option<RemoteLocal>,
     ticks: u32,
     last_poll: i64,
+    /// The thread-local owner has run its destructor while handles were
+    /// still alive: the last handle to go frees the scheduler.
+    orphaned: bool,
     _altstack: stack::AltStack,
 }
 
@@ -186,6 +194,17 @@ thread_local! {
 /// Frees the thread's scheduler when the thread exits.
 struct SchedOwner;
 
+/// Schedulers alive in the process (a diagnostic for leak tests).
+static LIVE_SCHEDULERS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many thread schedulers exist in the process: created on a thread's
+/// first use of dill, freed when the thread exits (or, when handles kept in
+/// thread-locals outlive the scheduler's owner, when the last one goes).
+#[doc(hidden)]
+pub fn live_schedulers() -> usize {
+    LIVE_SCHEDULERS.load(Ordering::Relaxed)
+}
+
 impl Drop for SchedOwner {
     fn drop(&mut self) {
         let p = SCHED.with(|c| c.get());
@@ -193,11 +212,14 @@ impl Drop for SchedOwner {
             return;
         }
         // SAFETY: `p` is the live scheduler; nothing runs during this check.
-        if unsafe { &*p }.in_use() {
+        let sched = unsafe { &mut *p };
+        if sched.in_use() {
             // Handles still exist: leaked, or kept in thread-locals whose
             // destructors run after this one (they run in reverse order of
             // registration). Their drops need this scheduler to cancel and
-            // wait, so it stays in place and is leaked with the thread.
+            // wait, so it stays in place; the last of them frees it
+            // (`release_if_orphaned`).
+            sched.orphaned = true;
             return;
         }
         SCHED.with(|c| c.set(ptr::null_mut()));
@@ -207,18 +229,42 @@ impl Drop for SchedOwner {
     }
 }
 
+/// Frees the scheduler if its owner (the thread-local destructor) has
+/// already run and the last handle has just gone. Called at the end of
+/// handle drops, with no reference to the scheduler alive.
+#[inline]
+pub(crate) fn release_if_orphaned() {
+    let p = SCHED.with(|c| c.get());
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` is the live scheduler; no reference to it is held by the
+    // caller (see above) and nothing runs during this check.
+    let sched = unsafe { &*p };
+    if !sched.orphaned || sched.in_use() || sched.current != ROOT {
+        return;
+    }
+    release_orphan(p);
+}
+
+#[cold]
+fn release_orphan(p: *mut Sched) {
+    SCHED.with(|c| c.set(ptr::null_mut()));
+    // SAFETY: the owner has given the scheduler up (`orphaned`), no handle
+    // refers to it any more and the thread-local no longer does either.
+    drop(unsafe { Box::from_raw(p) });
+}
+
 impl Drop for Sched {
     fn drop(&mut self) {
         // Coroutines still alive here belong to leaked handles. Unwinding
         // them now could run user code during thread teardown, so their
-        // stacks are leaked instead.
+        // stacks are left as they are: the stack pool sees them in use and
+        // keeps its regions mapped.
         for (_, t) in self.tasks.iter_mut() {
-            if let Some(slot) = t.co.take() {
-                // SAFETY: the slot is owned by this task and nothing runs.
-                let slot = unsafe { Box::from_raw(slot.as_ptr()) };
-                std::mem::forget(slot);
-            }
+            t.co = None;
         }
+        LIVE_SCHEDULERS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -239,9 +285,11 @@ fn init() -> *mut Sched {
         remote: None,
         ticks: 0,
         last_poll: now(),
+        orphaned: false,
         _altstack: stack::AltStack::ensure(),
     });
     let p = Box::into_raw(s);
+    LIVE_SCHEDULERS.fetch_add(1, Ordering::Relaxed);
     SCHED.with(|c| c.set(p));
     // Registers the destructor. If the thread is already tearing down its
     // thread-locals this fails and the scheduler is leaked, which is safe.
@@ -313,8 +361,20 @@ impl Sched {
         }
         t.waiting = false;
         t.result = res;
-        self.ready.push_back(id);
+        t.queued_at = self.ready.push_back(id);
         true
+    }
+
+    /// If `id` has been woken and waits in the ready queue, takes it out so
+    /// that the caller can resume it at once ([`resume`]). Used by a task
+    /// that is about to wait for `id` to finish: running it directly lets it
+    /// return (and its stack be reused) right away instead of after every
+    /// task queued before it, which keeps fan-in trees (skynet) from
+    /// holding all their stacks at once.
+    #[inline]
+    pub(crate) fn take_ready(&mut self, id: usize) -> bool {
+        let pos = self.tasks[id].queued_at;
+        pos != NONE && self.ready.withdraw(pos, id)
     }
 
     /// The current thread's cross-thread wake-up state, created (with its
@@ -345,7 +405,7 @@ impl Sched {
             debug_assert!(t.waiting);
             t.waiting = false;
             t.result = res;
-            ready.push_back(id);
+            t.queued_at = ready.push_back(id);
         });
     }
 
@@ -538,6 +598,9 @@ fn run_loop() {
             match s.ready.pop_front() {
                 Some(id) => Some(id),
                 None => {
+                    // Nothing to run: a good time to give idle stacks'
+                    // memory back.
+                    s.stacks.trim_idle();
                     s.poll(true);
                     None
                 }
