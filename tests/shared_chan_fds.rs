@@ -16,8 +16,13 @@ fn open_fds() -> usize {
 fn doorbells_are_closed_when_their_threads_exit() {
     let (a, b) = chmake_shared::<u32>(0).unwrap();
     // Warm up: this thread's own scheduler gets its reactor and doorbell
-    // now (the wait for the result blocks on a shared channel); the
-    // blocking pool's helper thread runs no scheduler and opens nothing.
+    // now, by blocking on a shared channel until a deadline; the blocking
+    // pool's helper thread runs no scheduler and opens nothing.
+    let (_x, y) = chmake_shared::<u32>(0).unwrap();
+    assert_eq!(
+        y.recv(dill::after(1)).unwrap_err().raw_os_error(),
+        Some(dill::errno::ETIMEDOUT)
+    );
     assert_eq!(blocking(|| 1, -1).unwrap(), 1);
     let before = open_fds();
     for round in 0..20 {
