@@ -10,8 +10,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use dill::errno::{EAGAIN, ETIMEDOUT};
-use dill::{after, blocking, chmake_shared};
+use dill::errno::EAGAIN;
+use dill::{blocking, chmake_shared};
 
 fn memory_tool() -> Option<&'static str> {
     let preload = std::env::var("LD_PRELOAD").unwrap_or_default();
