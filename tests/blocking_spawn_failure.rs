@@ -49,11 +49,17 @@ fn main() {
     }
     // Everything this thread needs later exists before the limit: its
     // scheduler, reactor and doorbell (by blocking on a shared channel).
-    let (_a, b) = chmake_shared::<u32>(0).unwrap();
-    assert_eq!(
-        b.recv(after(1)).unwrap_err().raw_os_error(),
-        Some(ETIMEDOUT)
-    );
+    // (The sender waits until it sees the receiver queued.)
+    let (a, b) = chmake_shared::<u32>(0).unwrap();
+    let b2 = b.clone();
+    let t = std::thread::spawn(move || {
+        while !format!("{b2:?}").contains("blocked_receivers: 1") {
+            std::thread::yield_now();
+        }
+        a.send(1, -1).unwrap();
+    });
+    assert_eq!(b.recv(-1).unwrap(), 1);
+    t.join().unwrap();
 
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
