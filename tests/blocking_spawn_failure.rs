@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use dill::errno::EAGAIN;
-use dill::{blocking, chmake_shared};
+use dill::{blocking, chmake_shared, go, yield_now};
 
 fn memory_tool() -> Option<&'static str> {
     let preload = std::env::var("LD_PRELOAD").unwrap_or_default();
@@ -49,17 +49,17 @@ fn main() {
     }
     // Everything this thread needs later exists before the limit: its
     // scheduler, reactor and doorbell (by blocking on a shared channel).
-    // (The sender waits until it sees the receiver queued.)
+    // The sender is a coroutine of this thread that yields first, so the
+    // receive blocks; no thread is started (its stack would be cached and
+    // reused by the next thread).
     let (a, b) = chmake_shared::<u32>(0).unwrap();
-    let b2 = b.clone();
-    let t = std::thread::spawn(move || {
-        while !format!("{b2:?}").contains("blocked_receivers: 1") {
-            std::thread::yield_now();
-        }
+    let sender = go(move || {
+        yield_now().unwrap();
         a.send(1, -1).unwrap();
-    });
+    })
+    .unwrap();
     assert_eq!(b.recv(-1).unwrap(), 1);
-    t.join().unwrap();
+    sender.join(-1).unwrap();
 
     let ran = Arc::new(AtomicUsize::new(0));
     let r = ran.clone();
