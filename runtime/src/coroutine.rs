@@ -123,6 +123,8 @@ pub(crate) fn finish<T>(id: usize, y: &Yld, r: thread::Result<T>) {
         let s = unsafe { s() };
         s.tasks[id].finished = true;
         s.tasks[id].drop_name();
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*s.shared }.live_add(usize::MAX);
         if s.tasks[id].bundle != NONE {
             s.bundle_remove(id);
         }

@@ -438,11 +438,12 @@ impl Shared {
         self.idle.store(idle, Relaxed);
     }
 
-    /// Publishes how many coroutines the thread has (at every spawn and
-    /// every poll: the monitor needs no more precision).
-    #[inline]
-    pub(crate) fn set_live(&self, n: usize) {
-        self.live.store(n, Relaxed);
+    /// Counts a coroutine started (`+1`) or finished (`usize::MAX`, which
+    /// wraps to `-1`); only this thread writes.
+    #[inline(always)]
+    pub(crate) fn live_add(&self, n: usize) {
+        self.live
+            .store(self.live.load(Relaxed).wrapping_add(n), Relaxed);
     }
 }
 

@@ -526,8 +526,6 @@ impl Sched {
             0
         };
         self.polls += 1;
-        // SAFETY: `shared` lives as long as the scheduler.
-        unsafe { &*self.shared }.set_live(self.tasks.len() - 1);
         if self.dump_fd == -1 && inspect::dump_signal_enabled() {
             inspect::register_dump_fd(self);
         }
@@ -813,10 +811,8 @@ pub(crate) fn spawn(
         if bundle != NONE {
             s.bundle_add(bundle, id);
         }
-        // For the stall monitor: a coroutine that never lets its thread
-        // poll must still count as live.
         // SAFETY: `shared` lives as long as the scheduler.
-        unsafe { &*s.shared }.set_live(s.tasks.len() - 1);
+        unsafe { &*s.shared }.live_add(1);
         // SAFETY: the slot was just taken from the pool and belongs to us.
         unsafe { (*slot.as_ptr()).start(move |y: &Yld, _: usize| body(id, y)) };
         if std::thread::panicking() {
