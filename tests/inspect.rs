@@ -298,7 +298,10 @@ fn dump_from_inside_a_coroutine() {
         .split("\ncoroutine ")
         .find(|p| p.starts_with("0 (the thread's own stack)"))
         .unwrap();
-    assert!(root.contains("starting a coroutine"), "{root}");
+    assert!(
+        root.contains("running a coroutine on top of its stack"),
+        "{root}"
+    );
     assert!(root.contains("dump_from_inside_a_coroutine"), "{root}");
     a.send(1, -1).unwrap();
     assert_eq!(other.join(-1).unwrap(), 1);

@@ -204,8 +204,9 @@ pub enum State {
     Running,
     /// Queued to run: it yielded, or its wait has ended.
     Ready,
-    /// In `go`, running the coroutine it has just started until that one
-    /// blocks (its stack is in use beneath that coroutine's).
+    /// Running another coroutine on top of its own stack until that one
+    /// blocks: it called `go` (a new coroutine starts at once), or `join`
+    /// on a child that was ready (the child runs at once).
     Starting,
     /// Blocked on `on` until it happens or the `deadline` (ms on the
     /// [`now`](crate::now) clock, `-1` for none) passes.
@@ -222,7 +223,7 @@ impl fmt::Display for State {
         match self {
             State::Running => f.write_str("running"),
             State::Ready => f.write_str("ready"),
-            State::Starting => f.write_str("starting a coroutine"),
+            State::Starting => f.write_str("running a coroutine on top of its stack"),
             State::Waiting { on, deadline } => {
                 match on {
                     Wait::FdIn(fd) => write!(f, "waiting for fd {fd} to be readable")?,
