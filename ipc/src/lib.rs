@@ -91,7 +91,8 @@ pub use connect::{ipc_connect, ipc_connect_mem};
 pub use dill_runtime::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use fdpass::{ipc_recvfd, ipc_sendfd};
 pub use listener::{
-    ipc_accept, ipc_accept_mem, ipc_listen, ipc_listen_mem, IpcListener, IpcListenerMem,
+    ipc_accept, ipc_accept_mem, ipc_listen, ipc_listen_mem, ipc_listener_fromfd, IpcListener,
+    IpcListenerMem,
 };
 pub use pair::{ipc_fromfd, ipc_pair, ipc_pair_mem};
 pub use stream::{IpcMem, IpcStream};

@@ -1,4 +1,5 @@
-//! Listening sockets: `ipc_listen`, `ipc_accept` and their `_mem` forms.
+//! Listening sockets: `ipc_listen`, `ipc_accept` and their `_mem` forms,
+//! `ipc_listener_fromfd`, and listeners shared by several threads.
 
 use std::fmt;
 use std::io;
@@ -7,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::path::Path;
 use std::ptr::NonNull;
 
-use dill_runtime::{check_cancelled, fdin_edge};
+use dill_runtime::{check_cancelled, fdin_exclusive};
 
 use crate::addr::SockAddr;
 use crate::heap::{self, HeapSlot};
@@ -69,6 +70,55 @@ impl IpcListener<'_> {
         // SAFETY: `mem` points to an `IpcListenerMem` that lives at least as
         // long as the listener and is only accessed through it.
         unsafe { self.mem.as_ref() }.fd
+    }
+}
+
+impl IpcListener<'_> {
+    /// A new descriptor for this listening socket, for another thread's
+    /// listener: send it to the thread and turn it into a listener there
+    /// with [`ipc_listener_fromfd`].
+    ///
+    /// Listeners are `!Send` (each belongs to its thread's scheduler); the
+    /// descriptor is an [`OwnedFd`], which can cross threads. Every thread
+    /// then accepts from the same socket through its own listener: the
+    /// kernel hands each connection to one of them, and a connection
+    /// wakes only one of the threads waiting in
+    /// [`ipc_accept`](crate::ipc_accept) (`EPOLLEXCLUSIVE` on Linux), not
+    /// all of them.
+    ///
+    /// The descriptor is a duplicate (`F_DUPFD_CLOEXEC`) of this one: it
+    /// stays valid after this listener is dropped, and the socket closes
+    /// when its last descriptor does.
+    ///
+    /// # Errors
+    ///
+    /// * `EMFILE`: the process has no descriptor number left.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use dill::*;
+    ///
+    /// let path = std::env::temp_dir().join(format!("dill-doc-share-{}.sock", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = ipc_listen(&path, 64)?;
+    /// let fd = listener.share()?;
+    /// let other = std::thread::spawn(move || -> std::io::Result<u8> {
+    ///     let listener = ipc_listener_fromfd(fd)?;
+    ///     let mut s = ipc_accept(&listener, after(5000))?;
+    ///     let mut b = [0u8; 1];
+    ///     brecv(&mut s, &mut b, after(5000))?;
+    ///     Ok(b[0])
+    /// });
+    /// // This thread does not accept: the other thread's listener gets it.
+    /// let mut c = ipc_connect(&path, after(5000))?;
+    /// bsend(&mut c, &[7], -1)?;
+    /// assert_eq!(other.join().unwrap()?, 7);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn share(&self) -> io::Result<OwnedFd> {
+        self.as_fd().try_clone_to_owned()
     }
 }
 
@@ -179,6 +229,92 @@ pub fn ipc_listen(addr: impl AsRef<Path>, backlog: i32) -> io::Result<IpcListene
     Ok(l)
 }
 
+/// Reads an integer socket option of `fd`.
+fn sockopt_int(fd: &OwnedFd, opt: libc::c_int) -> io::Result<libc::c_int> {
+    let mut val: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    syscall!(
+        // SAFETY: `val` and `len` are valid for writes and `len` holds the
+        // size of `val`.
+        unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&mut val as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        }
+    )?;
+    Ok(val)
+}
+
+/// Checks that `fd` is a listening `AF_UNIX` stream socket and makes it
+/// non-blocking.
+fn adopt_listener(fd: &OwnedFd) -> io::Result<()> {
+    // getsockname works on any socket and says ENOTSOCK for anything else.
+    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    syscall!(
+        // SAFETY: `ss` and `len` are valid for writes, `len` is `ss`'s size.
+        unsafe {
+            libc::getsockname(
+                fd.as_raw_fd(),
+                (&mut ss as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+            )
+        }
+    )?;
+    if libc::c_int::from(ss.ss_family) != libc::AF_UNIX
+        || sockopt_int(fd, libc::SO_TYPE)? != libc::SOCK_STREAM
+    {
+        return Err(err(libc::EINVAL));
+    }
+    let listening = sockopt_int(fd, libc::SO_ACCEPTCONN)? != 0;
+    if !listening {
+        return Err(err(libc::EINVAL));
+    }
+    let flags = syscall!(
+        // SAFETY: F_GETFL takes no pointer argument.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) }
+    )?;
+    if flags & libc::O_NONBLOCK == 0 {
+        syscall!(
+            // SAFETY: F_SETFL takes an integer argument.
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }
+        )?;
+    }
+    Ok(())
+}
+
+/// Turns a listening `AF_UNIX` stream socket into an IPC listener.
+///
+/// # Errors
+///
+/// `ECANCELED`, `EINVAL`, `ENOMEM`, `ENOTSOCK`: see ERRORS below for when each occurs.
+#[doc = include_str!("../../docs/ipc_listener_fromfd.md")]
+pub fn ipc_listener_fromfd(fd: OwnedFd) -> io::Result<IpcListener<'static>> {
+    let res = check_cancelled()
+        .and_then(|()| adopt_listener(&fd))
+        .and_then(|()| HeapSlot::new(IpcListenerMem::new()));
+    let slot = match res {
+        Ok(slot) => slot,
+        Err(e) => {
+            // The caller may have waited on the descriptor before handing
+            // it over; it is about to be closed.
+            dill_runtime::fdclean(fd.as_raw_fd());
+            return Err(e);
+        }
+    };
+    let mut mem = slot.leak();
+    // SAFETY: the slot is live, initialized and referenced by nobody else;
+    // the listener takes it over for good (freed in `drop`).
+    let mut l = IpcListener::in_mem(unsafe { mem.as_mut() }, fd);
+    l.owned = true;
+    Ok(l)
+}
+
 /// Accepts one connection on `l`, waiting until the deadline.
 fn accept(l: &IpcListener<'_>, deadline: i64) -> io::Result<OwnedFd> {
     check_deadline(deadline)?;
@@ -193,7 +329,9 @@ fn accept(l: &IpcListener<'_>, deadline: i64) -> io::Result<OwnedFd> {
                 return Ok(fd);
             }
             Err(e) => match e.raw_os_error() {
-                Some(libc::EAGAIN) => fdin_edge(lfd, deadline)?,
+                // Exclusive: when several threads accept from this socket
+                // (see `IpcListener::share`), a connection wakes one.
+                Some(libc::EAGAIN) => fdin_exclusive(lfd, deadline)?,
                 // The connection died in the queue, or a signal arrived:
                 // try the next one.
                 Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO) => {}
