@@ -40,12 +40,3 @@ fn thread_and_listener_signatures() {
         Some(errno::ENOTSOCK)
     );
 }
-
-/// Thread handles stay on their thread, like every other handle.
-///
-/// ```compile_fail
-/// fn assert_send<T: Send>() {}
-/// assert_send::<dill::Thread<u8>>();
-/// ```
-#[allow(dead_code)]
-fn thread_handles_are_not_send() {}

@@ -114,7 +114,12 @@ struct Shared {
 /// Dropping it cancels the thread's function and waits until it has
 /// returned (and with it every coroutine it owned), as dropping a
 /// [`Coroutine`](crate::Coroutine) does. Like every dill handle it stays on
-/// the thread that made it (`!Send`).
+/// the thread that made it:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<dill::Thread<u8>>();
+/// ```
 #[must_use = "dropping a Thread cancels it at once; join it (or keep it alive while it works)"]
 pub struct Thread<T> {
     shared: Arc<Shared>,

@@ -1,0 +1,438 @@
+//! Scaling across threads: an IPC echo service on one listening socket,
+//! served by 1 or 2 threads, beside tokio's multi-thread runtime and Go
+//! (GOMAXPROCS) doing the same work in the same run.
+//!
+//! * (a) in process: every worker thread serves the shared listener and
+//!   also runs its share of the clients, which connect to the shared path,
+//!   so a connection lands on any thread. dill: `spawn_threads`, one
+//!   listener per thread over the same socket (`IpcListener::share` +
+//!   `ipc_listener_fromfd`, `EPOLLEXCLUSIVE`). tokio: a multi-thread runtime
+//!   with that many workers, one accept task. Go: one process with
+//!   GOMAXPROCS set, one accept goroutine.
+//! * (b) clients in another process: the server as above with no clients of
+//!   its own; the clients are this binary run again as a client process
+//!   (dill, the same number of threads as the server), identical for the
+//!   three servers.
+//!
+//! Work: `CLIENTS` clients, each `CONNS` connections of `RTS` round trips of
+//! `MSG` bytes. Reported: round trips per second, the median of `RUNS` runs
+//! (environment `DILL_MT_RUNS`, default 5) after one warm-up run.
+//!
+//! The Go peer is the program in `benches/go/ipc_mt`; give its binary in
+//! `DILL_BENCH_GO` (`scripts/bench-mt` builds it). Without it the Go
+//! columns say so.
+//!
+//! Run with `scripts/bench-mt`, or
+//! `cargo bench -p dill-bench --bench ipc_mt`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use dill::*;
+
+const CLIENTS: usize = 200;
+const CONNS: usize = 5;
+const RTS: usize = 100;
+const MSG: usize = 64;
+const TOTAL: usize = CLIENTS * CONNS * RTS;
+
+/// Environment variables that make this binary a client process.
+const CLIENT_ENV: &str = "DILL_MT_CLIENT_PATH";
+const CLIENT_THREADS_ENV: &str = "DILL_MT_CLIENT_THREADS";
+
+fn sock_path(tag: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("dill-bench-mt-{tag}-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+// ---------------------------------------------------------------------------
+// dill
+
+/// The echo handler of every dill server.
+fn dill_echo(mut s: IpcStream<'static>) {
+    let mut buf = [0u8; MSG];
+    while brecv(&mut s, &mut buf, -1).is_ok() {
+        if bsend(&mut s, &buf, -1).is_err() {
+            return;
+        }
+    }
+}
+
+/// Accepts on this thread's listener until cancelled.
+fn dill_server(fd: OwnedFd) -> std::io::Result<()> {
+    let l = ipc_listener_fromfd(fd)?;
+    let handlers = bundle()?;
+    loop {
+        let s = ipc_accept(&l, -1)?;
+        handlers.go(move || dill_echo(s))?;
+    }
+}
+
+/// One client: `CONNS` connections of `RTS` round trips.
+fn dill_client(path: &Path) -> std::io::Result<()> {
+    let mut msg = [0u8; MSG];
+    let mut back = [0u8; MSG];
+    for _ in 0..CONNS {
+        let mut mem = IpcMem::new();
+        let mut s = ipc_connect_mem(path, &mut mem, after(30_000))?;
+        for i in 0..RTS {
+            msg[0] = i as u8;
+            bsend(&mut s, &msg, -1)?;
+            brecv(&mut s, &mut back, after(30_000))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `n` clients in coroutines of this thread, waits for all.
+fn dill_clients(path: &Path, n: usize) -> std::io::Result<()> {
+    let b = bundle()?;
+    let failed = std::rc::Rc::new(std::cell::Cell::new(false));
+    for _ in 0..n {
+        let path = path.to_path_buf();
+        let failed = failed.clone();
+        b.go(move || {
+            if let Err(e) = dill_client(&path) {
+                eprintln!("dill client: {e}");
+                failed.set(true);
+            }
+        })?;
+    }
+    b.wait(-1)?;
+    if failed.get() {
+        return Err(std::io::Error::other("a client failed"));
+    }
+    Ok(())
+}
+
+/// Share of `total` for thread `i` of `n`.
+fn share(total: usize, i: usize, n: usize) -> usize {
+    total / n + usize::from(i < total % n)
+}
+
+/// `threads` server threads over one listening socket at `path`, serving
+/// until the handle is dropped.
+fn dill_servers(path: &Path, threads: usize) -> Threads<()> {
+    let l = ipc_listen(path, 1024).unwrap();
+    let fds: Vec<Option<OwnedFd>> = (0..threads).map(|_| Some(l.share().unwrap())).collect();
+    drop(l);
+    let fds = Mutex::new(fds);
+    spawn_threads(threads, move |i| {
+        let fd = fds.lock().unwrap()[i].take().unwrap();
+        let _server = go(move || dill_server(fd)).unwrap();
+        let _ = msleep(-1);
+    })
+    .unwrap()
+}
+
+fn dill_inproc(threads: usize) -> Duration {
+    let path = sock_path("dill");
+    let l = ipc_listen(&path, 1024).unwrap();
+    let fds: Vec<Option<OwnedFd>> = (0..threads).map(|_| Some(l.share().unwrap())).collect();
+    drop(l);
+    let fds = Mutex::new(fds);
+    let start = Arc::new(Barrier::new(threads + 1));
+    let (done_tx, done_rx) = mpsc::channel::<bool>();
+    let ts = spawn_threads(threads, {
+        let path = path.clone();
+        let start = Arc::clone(&start);
+        move |i| {
+            let fd = fds.lock().unwrap()[i].take().unwrap();
+            let _server = go(move || dill_server(fd)).unwrap();
+            // Every thread has its listener before any client connects.
+            start.wait();
+            let ok = dill_clients(&path, share(CLIENTS, i, threads)).is_ok();
+            done_tx.send(ok).unwrap();
+            // Serve the other threads' clients until cancelled.
+            let _ = msleep(-1);
+        }
+    })
+    .unwrap();
+    start.wait();
+    let t0 = Instant::now();
+    for _ in 0..threads {
+        assert!(done_rx.recv().unwrap(), "dill clients failed");
+    }
+    let elapsed = t0.elapsed();
+    drop(ts);
+    let _ = std::fs::remove_file(&path);
+    elapsed
+}
+
+/// The client process: `CLIENTS` clients on `threads` dill threads.
+fn client_process(path: PathBuf, threads: usize) -> ! {
+    let ts = spawn_threads(threads, move |i| {
+        dill_clients(&path, share(CLIENTS, i, threads)).is_ok()
+    })
+    .unwrap();
+    let ok = ts.join(-1).unwrap().into_iter().all(|ok| ok);
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// Runs the client process against `path`; its elapsed time.
+fn run_client_process(path: &Path, threads: usize) -> Duration {
+    let t0 = Instant::now();
+    let st = Command::new(std::env::current_exe().unwrap())
+        .env(CLIENT_ENV, path)
+        .env(CLIENT_THREADS_ENV, threads.to_string())
+        .status()
+        .unwrap();
+    let elapsed = t0.elapsed();
+    assert!(st.success(), "client process failed");
+    elapsed
+}
+
+fn dill_outproc(threads: usize) -> Duration {
+    let path = sock_path("dill-srv");
+    let ts = dill_servers(&path, threads);
+    let elapsed = run_client_process(&path, threads);
+    drop(ts);
+    let _ = std::fs::remove_file(&path);
+    elapsed
+}
+
+// ---------------------------------------------------------------------------
+// tokio
+
+mod tk {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{UnixListener, UnixStream};
+
+    pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    async fn echo(mut s: UnixStream) {
+        let mut buf = [0u8; MSG];
+        while s.read_exact(&mut buf).await.is_ok() {
+            if s.write_all(&buf).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    pub async fn serve(l: UnixListener) {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(echo(s));
+        }
+    }
+
+    async fn client(path: PathBuf) -> std::io::Result<()> {
+        let mut msg = [0u8; MSG];
+        let mut back = [0u8; MSG];
+        for _ in 0..CONNS {
+            let mut s = UnixStream::connect(&path).await?;
+            for i in 0..RTS {
+                msg[0] = i as u8;
+                s.write_all(&msg).await?;
+                s.read_exact(&mut back).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn inproc(threads: usize) -> Duration {
+        let path = sock_path("tokio");
+        let rt = runtime(threads);
+        let elapsed = rt.block_on(async {
+            let l = UnixListener::bind(&path).unwrap();
+            let server = tokio::spawn(serve(l));
+            let t0 = Instant::now();
+            let clients: Vec<_> = (0..CLIENTS)
+                .map(|_| tokio::spawn(client(path.clone())))
+                .collect();
+            for c in clients {
+                c.await.unwrap().unwrap();
+            }
+            let elapsed = t0.elapsed();
+            server.abort();
+            elapsed
+        });
+        drop(rt);
+        let _ = std::fs::remove_file(&path);
+        elapsed
+    }
+
+    pub fn outproc(threads: usize) -> Duration {
+        let path = sock_path("tokio-srv");
+        let rt = runtime(threads);
+        let l = rt.block_on(async { UnixListener::bind(&path).unwrap() });
+        let server = rt.spawn(serve(l));
+        let elapsed = run_client_process(&path, threads);
+        server.abort();
+        drop(rt);
+        let _ = std::fs::remove_file(&path);
+        elapsed
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Go
+
+fn go_bin() -> Option<PathBuf> {
+    let p = std::env::var_os("DILL_BENCH_GO")?;
+    let p = PathBuf::from(p);
+    p.exists().then_some(p)
+}
+
+fn go_inproc(bin: &Path, threads: usize) -> Duration {
+    let path = sock_path("go");
+    let out = Command::new(bin)
+        .env("GOMAXPROCS", threads.to_string())
+        .args(["inproc", path.to_str().unwrap()])
+        .args([CLIENTS, CONNS, RTS, MSG].map(|n| n.to_string()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "go: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8(out.stdout).unwrap();
+    let mut it = s.split_whitespace().map(|w| w.parse::<u64>().unwrap());
+    assert_eq!(it.next(), Some(TOTAL as u64));
+    Duration::from_nanos(it.next().unwrap())
+}
+
+fn go_outproc(bin: &Path, threads: usize) -> Duration {
+    let path = sock_path("go-srv");
+    let mut child = Command::new(bin)
+        .env("GOMAXPROCS", threads.to_string())
+        .args(["server", path.to_str().unwrap(), &MSG.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let elapsed = run_client_process(&path, threads);
+    // Closing its stdin stops the server.
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.flush();
+    drop(stdin);
+    child.wait().unwrap();
+    elapsed
+}
+
+// ---------------------------------------------------------------------------
+
+/// Round trips per second: the median of `runs` runs after a warm-up.
+fn measure(runs: usize, mut f: impl FnMut() -> Duration) -> f64 {
+    f();
+    let mut rates: Vec<f64> = (0..runs)
+        .map(|_| TOTAL as f64 / f().as_secs_f64())
+        .collect();
+    rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    rates[rates.len() / 2]
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn k(rate: f64) -> String {
+    format!("{:.0}k", rate / 1e3)
+}
+
+fn main() {
+    if let Some(path) = std::env::var_os(CLIENT_ENV) {
+        let threads = std::env::var(CLIENT_THREADS_ENV)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(1);
+        client_process(PathBuf::from(path), threads);
+    }
+    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    let runs: usize = std::env::var("DILL_MT_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let go = go_bin();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load_before = loadavg();
+
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for threads in [1, 2] {
+        let d = measure(runs, || dill_inproc(threads));
+        let t = measure(runs, || tk::inproc(threads));
+        let g = go.as_ref().map(|bin| measure(runs, || go_inproc(bin, threads)));
+        a.push((d, t, g));
+        let d = measure(runs, || dill_outproc(threads));
+        let t = measure(runs, || tk::outproc(threads));
+        let g = go.as_ref().map(|bin| measure(runs, || go_outproc(bin, threads)));
+        b.push((d, t, g));
+    }
+    let load_after = loadavg();
+
+    let go_cell = |g: Option<f64>| g.map_or_else(|| "go missing".to_string(), k);
+    let ratio = |x: f64, y: Option<f64>| y.map_or_else(|| "-".to_string(), |y| format!("{:.2}x", x / y));
+    println!();
+    println!(
+        "IPC echo, {CLIENTS} clients x {CONNS} connections x {RTS} round trips of {MSG} bytes; \
+         round trips per second, median of {runs} runs; {cpus} CPUs; load average {load_before} \
+         before, {load_after} after."
+    );
+    if go.is_none() {
+        println!();
+        println!("Go: not measured (set DILL_BENCH_GO to the binary of benches/go/ipc_mt; scripts/bench-mt builds it when `go` is installed).");
+    }
+    println!();
+    println!("(a) clients in the worker threads, all connecting to the one shared listener:");
+    println!();
+    println!("| threads | dill | tokio multi-thread | Go | dill / tokio | dill / Go |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (i, &(d, t, g)) in a.iter().enumerate() {
+        println!(
+            "| {} | {} | {} | {} | {:.2}x | {} |",
+            i + 1,
+            k(d),
+            k(t),
+            go_cell(g),
+            d / t,
+            ratio(d, g)
+        );
+    }
+    let scale = |x: f64, y: f64| format!("{:.2}x", y / x);
+    println!(
+        "| 2 vs 1 | {} | {} | {} | | |",
+        scale(a[0].0, a[1].0),
+        scale(a[0].1, a[1].1),
+        match (a[0].2, a[1].2) {
+            (Some(x), Some(y)) => scale(x, y),
+            _ => "-".into(),
+        }
+    );
+    println!();
+    println!("(b) clients in another process (a dill client process with as many threads as the server):");
+    println!();
+    println!("| server threads | dill | tokio multi-thread | Go | dill / tokio | dill / Go |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (i, &(d, t, g)) in b.iter().enumerate() {
+        println!(
+            "| {} | {} | {} | {} | {:.2}x | {} |",
+            i + 1,
+            k(d),
+            k(t),
+            go_cell(g),
+            d / t,
+            ratio(d, g)
+        );
+    }
+}
