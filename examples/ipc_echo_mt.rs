@@ -15,7 +15,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::{mpsc, Mutex};
@@ -78,7 +78,9 @@ fn run(path: &Path, threads: usize) -> io::Result<()> {
     let workers = spawn_threads(threads, {
         let path = path.to_path_buf();
         move |i| -> io::Result<Stats> {
-            let fd = fds.lock().unwrap()[i].take().expect("one descriptor per thread");
+            let fd = fds.lock().unwrap()[i]
+                .take()
+                .expect("one descriptor per thread");
             worker(i, threads, fd, &path, &done_tx)
         }
     })?;
@@ -127,7 +129,9 @@ fn run(path: &Path, threads: usize) -> io::Result<()> {
         )));
     }
     if !stats.iter().all(|s| s.accept_cancelled) {
-        return Err(io::Error::other("an accept loop did not end with ECANCELED"));
+        return Err(io::Error::other(
+            "an accept loop did not end with ECANCELED",
+        ));
     }
     Ok(())
 }
@@ -138,7 +142,7 @@ fn worker(
     i: usize,
     threads: usize,
     fd: OwnedFd,
-    path: &PathBuf,
+    path: &Path,
     done: &mpsc::Sender<io::Result<()>>,
 ) -> io::Result<Stats> {
     let listener = ipc_listener_fromfd(fd)?;
@@ -171,7 +175,7 @@ fn worker(
     let failure: Rc<RefCell<Option<io::Error>>> = Rc::default();
     let clients = bundle()?;
     for _ in 0..mine {
-        let (path, rt, fail) = (path.clone(), round_trips.clone(), failure.clone());
+        let (path, rt, fail) = (path.to_path_buf(), round_trips.clone(), failure.clone());
         clients.go(move || {
             if let Err(e) = client(&path, &rt) {
                 *fail.borrow_mut() = Some(e);

@@ -97,16 +97,28 @@ fn fromfd_rejects_other_sockets_with_einval() {
     let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let t = std::net::TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
     assert_errno(ipc_listener_fromfd(t.into()), libc::EINVAL, "TCP stream");
-    assert_errno(ipc_listener_fromfd(tcp.into()), libc::EINVAL, "TCP listener");
+    assert_errno(
+        ipc_listener_fromfd(tcp.into()),
+        libc::EINVAL,
+        "TCP listener",
+    );
     let (d, _e) = UnixDatagram::pair().unwrap();
     assert_errno(ipc_listener_fromfd(d.into()), libc::EINVAL, "unix datagram");
     let (x, _y) = UnixStream::pair().unwrap();
-    assert_errno(ipc_listener_fromfd(x.into()), libc::EINVAL, "connected stream");
+    assert_errno(
+        ipc_listener_fromfd(x.into()),
+        libc::EINVAL,
+        "connected stream",
+    );
     let fresh = unix_socket(libc::SOCK_STREAM, None, false);
     assert_errno(ipc_listener_fromfd(fresh), libc::EINVAL, "unbound stream");
     let p = TempPath::new("lfromfd-bound");
     let bound = unix_socket(libc::SOCK_STREAM, Some(&p), false);
-    assert_errno(ipc_listener_fromfd(bound), libc::EINVAL, "bound, not listening");
+    assert_errno(
+        ipc_listener_fromfd(bound),
+        libc::EINVAL,
+        "bound, not listening",
+    );
     let p = TempPath::new("lfromfd-seqpacket");
     let seq = unix_socket(libc::SOCK_SEQPACKET, Some(&p), true);
     assert_errno(ipc_listener_fromfd(seq), libc::EINVAL, "seqpacket listener");
@@ -116,7 +128,10 @@ fn fromfd_rejects_other_sockets_with_einval() {
 fn fromfd_consumes_the_descriptor_on_failure() {
     // In a child process of its own, so that no other test opens or closes
     // descriptors meanwhile.
-    assert_eq!(run_child("fromfd_failure_child", "fromfd-failure"), CHILD_OK);
+    assert_eq!(
+        run_child("fromfd_failure_child", "fromfd-failure"),
+        CHILD_OK
+    );
 }
 
 #[test]
@@ -204,7 +219,9 @@ fn client(path: &std::path::Path, id: u32) -> std::io::Result<()> {
     let mut back = [0u8; 4];
     brecv(&mut c, &mut back, dill::after(60_000))?;
     if u32::from_le_bytes(back) != id {
-        return Err(std::io::Error::other(format!("client {id} got another id back")));
+        return Err(std::io::Error::other(format!(
+            "client {id} got another id back"
+        )));
     }
     Ok(())
 }
@@ -343,7 +360,12 @@ fn clients_in_another_process_served_exactly_once_on_4_threads() {
     }
     let n = 400u32;
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["clients_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "clients_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, "clients")
         .env("DILL_MT_PATH", &*p)
         .env("DILL_MT_CLIENTS", n.to_string())
@@ -454,7 +476,9 @@ fn herd(threads: usize, conns: usize, exclusive: bool) -> Vec<Wakes> {
     let ts = spawn_threads(threads, move |i| {
         let fd = fds.lock().unwrap()[i].take().unwrap();
         // SAFETY: gettid takes no arguments.
-        tid_tx.send((i, unsafe { libc::syscall(libc::SYS_gettid) })).unwrap();
+        tid_tx
+            .send((i, unsafe { libc::syscall(libc::SYS_gettid) }))
+            .unwrap();
         let l = ipc_listener_fromfd(fd).unwrap();
         let lfd = l.as_raw_fd();
         let mut w = Wakes::default();
@@ -495,7 +519,11 @@ fn herd(threads: usize, conns: usize, exclusive: bool) -> Vec<Wakes> {
         brecv(&mut c, &mut b, dill::after(60_000)).unwrap();
     }
     wait_all_asleep(&tids);
-    let kernel: Vec<usize> = tids.iter().zip(&before).map(|(&t, &b)| sleeps(t) - b).collect();
+    let kernel: Vec<usize> = tids
+        .iter()
+        .zip(&before)
+        .map(|(&t, &b)| sleeps(t) - b)
+        .collect();
     ts.cancel();
     let mut w = ts.join(-1).unwrap();
     for (w, k) in w.iter_mut().zip(kernel) {
@@ -519,7 +547,10 @@ fn a_connection_wakes_one_thread_not_the_herd() {
     for t in &w {
         assert_eq!(t.wakeups, t.accepts, "a thread woke for nothing: {w:?}");
         // Not even inside the kernel.
-        assert_eq!(t.kernel_wakeups, t.accepts, "a thread woke for nothing: {w:?}");
+        assert_eq!(
+            t.kernel_wakeups, t.accepts,
+            "a thread woke for nothing: {w:?}"
+        );
     }
 }
 
@@ -539,6 +570,9 @@ fn without_exclusive_waits_every_thread_wakes() {
     // accept.
     assert!(wakeups >= conns, "{w:?}");
     for t in &w {
-        assert!(t.kernel_wakeups >= conns, "every thread woke each time: {w:?}");
+        assert!(
+            t.kernel_wakeups >= conns,
+            "every thread woke each time: {w:?}"
+        );
     }
 }

@@ -195,7 +195,6 @@ fn a_cancelled_joiner_gets_ecanceled_after_the_thread_is_joined() {
     // Cancelling the joiner (by dropping its handle) cancels the thread.
     drop(joiner);
     assert_eq!(finished.load(Ordering::SeqCst), 6);
-
 }
 
 #[test]

@@ -328,6 +328,85 @@ fn go_outproc(bin: &Path, threads: usize) -> Duration {
 }
 
 // ---------------------------------------------------------------------------
+// The thundering herd, counted
+
+/// How many times thread `tid` of this process has gone to sleep.
+fn sleeps(tid: i64) -> usize {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// Whether thread `tid` sleeps in `epoll_wait`.
+fn in_epoll_wait(tid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<i64>().ok())
+        .is_some_and(|n| n == libc::SYS_epoll_wait || n == libc::SYS_epoll_pwait)
+}
+
+/// `threads` idle threads wait for connections on one listening socket
+/// (with `fdin_exclusive`, as `ipc_accept` does, or with a plain
+/// `fdin_edge`); `conns` connections arrive one at a time, each once every
+/// thread sleeps. Returns the kernel wake-ups of all threads per
+/// connection.
+fn herd(threads: usize, conns: usize, exclusive: bool) -> f64 {
+    let path = sock_path("herd");
+    let l = ipc_listen(&path, 128).unwrap();
+    let fds = Mutex::new(
+        (0..threads)
+            .map(|_| Some(l.share().unwrap()))
+            .collect::<Vec<_>>(),
+    );
+    drop(l);
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let ts = spawn_threads(threads, move |i| {
+        use std::os::fd::AsRawFd;
+        let l = ipc_listener_fromfd(fds.lock().unwrap()[i].take().unwrap()).unwrap();
+        // SAFETY: gettid has no arguments.
+        tid_tx
+            .send((i, unsafe { libc::syscall(libc::SYS_gettid) }))
+            .unwrap();
+        loop {
+            while let Ok(mut s) = ipc_accept(&l, 0) {
+                let _ = bsend(&mut s, b"!", -1);
+            }
+            let w = if exclusive {
+                fdin_exclusive(l.as_raw_fd(), -1)
+            } else {
+                fdin_edge(l.as_raw_fd(), -1)
+            };
+            if w.is_err() {
+                return;
+            }
+        }
+    })
+    .unwrap();
+    let mut tids: Vec<(usize, i64)> = (0..threads).map(|_| tid_rx.recv().unwrap()).collect();
+    tids.sort();
+    let tids: Vec<i64> = tids.into_iter().map(|t| t.1).collect();
+    let asleep = || {
+        while !tids.iter().all(|&t| in_epoll_wait(t)) {
+            std::thread::yield_now();
+        }
+    };
+    asleep();
+    let before: usize = tids.iter().map(|&t| sleeps(t)).sum();
+    for _ in 0..conns {
+        asleep();
+        let mut c = ipc_connect(&path, after(10_000)).unwrap();
+        brecv(&mut c, &mut [0u8; 1], after(10_000)).unwrap();
+    }
+    asleep();
+    let woke = tids.iter().map(|&t| sleeps(t)).sum::<usize>() - before;
+    drop(ts);
+    let _ = std::fs::remove_file(&path);
+    woke as f64 / conns as f64
+}
+
+// ---------------------------------------------------------------------------
 
 /// Round trips per second: the median of `runs` runs after a warm-up.
 fn measure(runs: usize, mut f: impl FnMut() -> Duration) -> f64 {
@@ -372,17 +451,25 @@ fn main() {
     for threads in [1, 2] {
         let d = measure(runs, || dill_inproc(threads));
         let t = measure(runs, || tk::inproc(threads));
-        let g = go.as_ref().map(|bin| measure(runs, || go_inproc(bin, threads)));
+        let g = go
+            .as_ref()
+            .map(|bin| measure(runs, || go_inproc(bin, threads)));
         a.push((d, t, g));
         let d = measure(runs, || dill_outproc(threads));
         let t = measure(runs, || tk::outproc(threads));
-        let g = go.as_ref().map(|bin| measure(runs, || go_outproc(bin, threads)));
+        let g = go
+            .as_ref()
+            .map(|bin| measure(runs, || go_outproc(bin, threads)));
         b.push((d, t, g));
     }
+    let herd_threads = 4;
+    let herd_plain = herd(herd_threads, 200, false);
+    let herd_exclusive = herd(herd_threads, 200, true);
     let load_after = loadavg();
 
     let go_cell = |g: Option<f64>| g.map_or_else(|| "go missing".to_string(), k);
-    let ratio = |x: f64, y: Option<f64>| y.map_or_else(|| "-".to_string(), |y| format!("{:.2}x", x / y));
+    let ratio =
+        |x: f64, y: Option<f64>| y.map_or_else(|| "-".to_string(), |y| format!("{:.2}x", x / y));
     println!();
     println!(
         "IPC echo, {CLIENTS} clients x {CONNS} connections x {RTS} round trips of {MSG} bytes; \
@@ -393,6 +480,12 @@ fn main() {
         println!();
         println!("Go: not measured (set DILL_BENCH_GO to the binary of benches/go/ipc_mt; scripts/bench-mt builds it when `go` is installed).");
     }
+    println!();
+    println!(
+        "Thundering herd: {herd_threads} idle threads accept from one socket, 200 connections one \
+         at a time; kernel wake-ups (all threads) per connection: plain registration \
+         {herd_plain:.2}, EPOLLEXCLUSIVE (what ipc_accept uses) {herd_exclusive:.2}."
+    );
     println!();
     println!("(a) clients in the worker threads, all connecting to the one shared listener:");
     println!();

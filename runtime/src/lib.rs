@@ -72,9 +72,7 @@ pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };
 pub use error::errno;
-pub use fd::{
-    fdclean, fdin, fdin_edge, fdin_exclusive, fdout, fdout_edge, fdwake_in, fdwake_out,
-};
+pub use fd::{fdclean, fdin, fdin_edge, fdin_exclusive, fdout, fdout_edge, fdwake_in, fdwake_out};
 pub use msgstream::{mrecv, mrecvl, msend, msendl, MsgStream};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use thread::{spawn_thread, spawn_threads, Thread, Threads};
