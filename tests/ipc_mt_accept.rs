@@ -544,13 +544,19 @@ fn a_connection_wakes_one_thread_not_the_herd() {
     // One wake-up per connection, for the thread that accepted it: the
     // idle threads were never woken.
     assert_eq!(wakeups, conns, "{w:?}");
+    // The kernel hands each connection to the first thread asleep on the
+    // socket, so the others stay idle all along.
+    let idle = w.iter().filter(|t| t.accepts == 0).count();
+    assert!(idle >= 1, "no thread stayed idle: {w:?}");
     for t in &w {
         assert_eq!(t.wakeups, t.accepts, "a thread woke for nothing: {w:?}");
-        // Not even inside the kernel.
-        assert_eq!(
-            t.kernel_wakeups, t.accepts,
-            "a thread woke for nothing: {w:?}"
-        );
+        // A thread that accepted nothing was not even woken inside the
+        // kernel. (One that accepted may sleep more than once per
+        // connection, under valgrind for instance: only idle threads are
+        // counted exactly.)
+        if t.accepts == 0 {
+            assert_eq!(t.kernel_wakeups, 0, "an idle thread was woken: {w:?}");
+        }
     }
 }
 
