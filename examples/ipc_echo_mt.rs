@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 }
 
 fn run(path: &Path, threads: usize) -> io::Result<()> {
-    let listener = ipc_listen(path, 128)?;
+    let listener = ipc_listen(path, 512)?;
     // One descriptor of the listening socket per thread.
     let fds: Vec<Option<OwnedFd>> = (0..threads)
         .map(|_| listener.share().map(Some))
