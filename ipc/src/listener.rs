@@ -75,48 +75,12 @@ impl IpcListener<'_> {
 
 impl IpcListener<'_> {
     /// A new descriptor for this listening socket, for another thread's
-    /// listener: send it to the thread and turn it into a listener there
-    /// with [`ipc_listener_fromfd`].
-    ///
-    /// Listeners are `!Send` (each belongs to its thread's scheduler); the
-    /// descriptor is an [`OwnedFd`], which can cross threads. Every thread
-    /// then accepts from the same socket through its own listener: the
-    /// kernel hands each connection to one of them, and a connection
-    /// wakes only one of the threads waiting in
-    /// [`ipc_accept`](crate::ipc_accept) (`EPOLLEXCLUSIVE` on Linux), not
-    /// all of them.
-    ///
-    /// The descriptor is a duplicate (`F_DUPFD_CLOEXEC`) of this one: it
-    /// stays valid after this listener is dropped, and the socket closes
-    /// when its last descriptor does.
+    /// listener (made there with [`ipc_listener_fromfd`]).
     ///
     /// # Errors
     ///
-    /// * `EMFILE`: the process has no descriptor number left.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use dill::*;
-    ///
-    /// let path = std::env::temp_dir().join(format!("dill-doc-share-{}.sock", std::process::id()));
-    /// # let _ = std::fs::remove_file(&path);
-    /// let listener = ipc_listen(&path, 64)?;
-    /// let fd = listener.share()?;
-    /// let other = std::thread::spawn(move || -> std::io::Result<u8> {
-    ///     let listener = ipc_listener_fromfd(fd)?;
-    ///     let mut s = ipc_accept(&listener, after(5000))?;
-    ///     let mut b = [0u8; 1];
-    ///     brecv(&mut s, &mut b, after(5000))?;
-    ///     Ok(b[0])
-    /// });
-    /// // This thread does not accept: the other thread's listener gets it.
-    /// let mut c = ipc_connect(&path, after(5000))?;
-    /// bsend(&mut c, &[7], -1)?;
-    /// assert_eq!(other.join().unwrap()?, 7);
-    /// std::fs::remove_file(&path)?;
-    /// # Ok::<(), std::io::Error>(())
-    /// ```
+    /// `EMFILE`: see ERRORS below.
+    #[doc = include_str!("../../docs/ipc_listener_share.md")]
     pub fn share(&self) -> io::Result<OwnedFd> {
         self.as_fd().try_clone_to_owned()
     }
