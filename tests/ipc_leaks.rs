@@ -80,8 +80,16 @@ fn no_path_leaks_descriptors() {
     // Accept timeout and cancellation.
     let lp = dir.join("accept");
     let l = std::rc::Rc::new(ipc_listen(&lp, 8).unwrap());
-    // Register the listener with the reactor before counting.
-    assert_errno(ipc_accept(&l, now() + 1), libc::ETIMEDOUT, "warm-up accept");
+    // Register the listener with the reactor before counting: a coroutine
+    // waits in accept (it runs until it blocks, so the registration is made
+    // when `go` returns) and is cancelled. The registration stays until the
+    // listener is closed. (A warm-up with a short deadline would register
+    // nothing if the deadline passed before the wait, as it can under
+    // valgrind.)
+    let l2 = l.clone();
+    let warm = go(move || errno(ipc_accept(&l2, -1))).unwrap();
+    assert!(!warm.is_finished(), "the warm-up accept did not wait");
+    drop(warm);
     no_leak("accept timeout/cancel", || {
         assert_errno(ipc_accept(&l, 0), libc::ETIMEDOUT, "accept");
         let l2 = l.clone();

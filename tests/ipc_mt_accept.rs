@@ -461,6 +461,26 @@ struct Wakes {
     kernel_wakeups: usize,
 }
 
+/// One non-blocking accept: the connection, or None on EAGAIN.
+pub fn try_accept(lfd: std::os::fd::RawFd) -> Option<OwnedFd> {
+    // SAFETY: null address pointers are allowed.
+    let fd = unsafe {
+        libc::accept4(
+            lfd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        )
+    };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.raw_os_error(), Some(libc::EAGAIN), "accept: {e}");
+        return None;
+    }
+    // SAFETY: a fresh descriptor from accept4.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `threads` threads wait for connections on one listening socket, with
 /// `fdin_exclusive` or with `fdin_edge`; `conns` connections come one at a
 /// time, each only once every thread is asleep in `epoll_wait`. Returns the
@@ -483,16 +503,13 @@ fn herd(threads: usize, conns: usize, exclusive: bool) -> Vec<Wakes> {
         let lfd = l.as_raw_fd();
         let mut w = Wakes::default();
         loop {
-            // Take every pending connection (deadline 0: never waits).
-            loop {
-                match ipc_accept(&l, 0) {
-                    Ok(mut s) => {
-                        w.accepts += 1;
-                        bsend(&mut s, b"!", -1).unwrap();
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => break,
-                    Err(e) => panic!("accept: {e}"),
-                }
+            // Take every pending connection with a raw accept (ipc_accept
+            // would register the socket exclusively, whatever the wait
+            // below is).
+            while let Some(fd) = try_accept(lfd) {
+                w.accepts += 1;
+                let mut s = ipc_fromfd(fd).unwrap();
+                bsend(&mut s, b"!", -1).unwrap();
             }
             let waited = if exclusive {
                 fdin_exclusive(lfd, -1)

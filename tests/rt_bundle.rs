@@ -21,19 +21,29 @@ fn empty_bundle_waits_at_once() {
 fn wait_returns_when_all_members_return() {
     let b = bundle().unwrap();
     let done = Rc::new(Cell::new(0));
-    let t0 = now();
+    // The members park on a channel until all are started, and their
+    // deadlines are computed from a time read after that, so none can
+    // finish (and leave the bundle) while the others are being started,
+    // however slow the machine.
+    let (release, parked) = dill::chmake::<()>().unwrap();
+    let t0 = Rc::new(Cell::new(0i64));
     for ms in [5, 1, 20, 10] {
-        let done = done.clone();
+        let (done, parked, t0) = (done.clone(), parked.clone(), t0.clone());
         b.go(move || {
-            msleep(t0 + ms).unwrap();
+            parked.recv(-1).unwrap();
+            msleep(t0.get() + ms).unwrap();
             done.set(done.get() + 1);
         })
         .unwrap();
     }
     assert_eq!(b.len(), 4);
+    t0.set(now());
+    for _ in 0..4 {
+        release.send((), -1).unwrap();
+    }
     b.wait(-1).unwrap();
     assert_eq!(done.get(), 4);
-    assert!(now() >= t0 + 20);
+    assert!(now() >= t0.get() + 20);
     assert!(b.is_empty());
     // The bundle can be reused.
     let d2 = done.clone();

@@ -24,21 +24,32 @@ fn spinner(turns: Rc<Cell<u64>>) -> dill::Coroutine<()> {
 fn yielding_loop_does_not_starve_a_timer() {
     let turns = Rc::new(Cell::new(0));
     let s = spinner(turns.clone());
-    let d = after(20);
-    let sleeper = go(move || {
-        msleep(d).unwrap();
-        now()
-    })
-    .unwrap();
-    let woke = sleeper.join(-1).unwrap();
-    assert!(woke >= d);
-    assert!(
-        woke < d + util::SLACK_MS,
-        "timer starved for {} ms",
-        woke - d
-    );
-    assert!(turns.get() > 0);
-    drop(s);
+    // The sleeper takes its deadline itself, right before it sleeps, and
+    // counts the spinner's turns while it sleeps. If none were taken, the
+    // deadline had passed before the timer was armed (a very slow machine)
+    // and the run showed nothing: try again with a longer sleep.
+    for ms in [20, 200, 2000] {
+        let t = turns.clone();
+        let sleeper = go(move || {
+            let before = t.get();
+            let d = after(ms);
+            msleep(d).unwrap();
+            (d, now(), t.get() - before)
+        })
+        .unwrap();
+        let (d, woke, spins) = sleeper.join(-1).unwrap();
+        assert!(woke >= d);
+        assert!(
+            woke < d + util::SLACK_MS,
+            "timer starved for {} ms",
+            woke - d
+        );
+        if spins > 0 {
+            drop(s);
+            return;
+        }
+    }
+    panic!("the sleeper never waited: its deadline passed before it slept, three times");
 }
 
 #[test]

@@ -35,9 +35,8 @@ fn threads_and_shared_listeners_leak_no_descriptor() {
     let _ = std::fs::remove_file(&path);
     for _ in 0..5 {
         let l = ipc_listen(&path, 16).unwrap();
-        let fds = std::sync::Mutex::new(
-            (0..3).map(|_| Some(l.share().unwrap())).collect::<Vec<_>>(),
-        );
+        let fds =
+            std::sync::Mutex::new((0..3).map(|_| Some(l.share().unwrap())).collect::<Vec<_>>());
         drop(l);
         let ts = spawn_threads(3, move |i| {
             let l = ipc_listener_fromfd(fds.lock().unwrap()[i].take().unwrap()).unwrap();

@@ -6,7 +6,7 @@ mod util;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use dill::{bundle, go, msleep, now};
+use dill::{bundle, chmake, go, msleep, now, yield_now};
 use util::{after, SLACK_MS};
 
 #[test]
@@ -42,38 +42,92 @@ fn ten_thousand_sleepers_all_wake_none_early() {
     );
 }
 
-#[test]
-fn sleepers_wake_in_deadline_order() {
-    let order = Rc::new(RefCell::new(Vec::new()));
-    let t0 = now() + 5;
+/// Runs one sleeper per entry of `delays` in a bundle. Every sleeper is
+/// started and parked on a channel first; only then is the base deadline
+/// computed (`margin` ms from now) and the sleepers released, in order, each
+/// to sleep until `base + delay`. So how long starting them takes does not
+/// matter.
+///
+/// Returns the indexes in the order the sleepers armed their timers and in
+/// the order they woke, or `None` if the earliest deadline had already
+/// passed when the last one armed (then some may not have armed a timer at
+/// all: the run says nothing, and the caller retries with a larger margin).
+fn sleepers(delays: &[i64], margin: i64) -> Option<(Vec<usize>, Vec<usize>)> {
+    let (release, parked) = chmake::<()>().unwrap();
+    let base = Rc::new(Cell::new(0i64));
+    let armed = Rc::new(RefCell::new(Vec::new()));
+    let woke = Rc::new(RefCell::new(Vec::new()));
     let b = bundle().unwrap();
-    for ms in [40i64, 10, 30, 0, 20, 50] {
-        let order = order.clone();
+    for (i, &ms) in delays.iter().enumerate() {
+        let (parked, base) = (parked.clone(), base.clone());
+        let (armed, woke) = (armed.clone(), woke.clone());
         b.go(move || {
-            msleep(t0 + ms).unwrap();
-            order.borrow_mut().push(ms);
+            parked.recv(-1).unwrap();
+            let d = base.get() + ms;
+            armed.borrow_mut().push(i);
+            msleep(d).unwrap();
+            assert!(now() >= d, "woke {} ms early", d - now());
+            woke.borrow_mut().push(i);
         })
         .unwrap();
     }
+    // Every sleeper now waits on the channel.
+    assert_eq!(b.len(), delays.len());
+    base.set(after(margin));
+    let first = base.get() + delays.iter().min().copied().unwrap_or(0);
+    // An observer, released last, waits until every sleeper has armed, then
+    // reads the clock: if it is still before the earliest deadline, every
+    // sleeper's `msleep` found its deadline ahead and armed a timer.
+    let in_time = {
+        let (parked, armed, n) = (parked.clone(), armed.clone(), delays.len());
+        go(move || {
+            parked.recv(-1).unwrap();
+            while armed.borrow().len() < n {
+                yield_now().unwrap();
+            }
+            now() < first
+        })
+        .unwrap()
+    };
+    for _ in 0..=delays.len() {
+        release.send((), -1).unwrap();
+    }
+    let in_time = in_time.join(-1).unwrap();
     b.wait(-1).unwrap();
-    assert_eq!(*order.borrow(), vec![0, 10, 20, 30, 40, 50]);
+    let (armed, woke) = (armed.take(), woke.take());
+    assert_eq!(woke.len(), delays.len());
+    in_time.then_some((armed, woke))
+}
+
+/// `sleepers` with a margin that grows until the machine was fast enough.
+fn sleepers_in_time(delays: &[i64]) -> (Vec<usize>, Vec<usize>) {
+    for margin in [10, 100, 1000, 10_000] {
+        if let Some(r) = sleepers(delays, margin) {
+            return r;
+        }
+    }
+    panic!("could not arm {} timers within 10 s", delays.len());
+}
+
+#[test]
+fn sleepers_wake_in_deadline_order() {
+    let delays = [40i64, 10, 30, 0, 20, 50];
+    let (_, woke) = sleepers_in_time(&delays);
+    let woke: Vec<i64> = woke.iter().map(|&i| delays[i]).collect();
+    assert_eq!(woke, vec![0, 10, 20, 30, 40, 50]);
 }
 
 #[test]
 fn equal_deadlines_fire_in_arming_order() {
-    let order = Rc::new(RefCell::new(Vec::new()));
-    let d = after(10);
-    let b = bundle().unwrap();
-    for i in 0..100 {
-        let order = order.clone();
-        b.go(move || {
-            msleep(d).unwrap();
-            order.borrow_mut().push(i);
-        })
-        .unwrap();
-    }
-    b.wait(-1).unwrap();
-    assert_eq!(*order.borrow(), (0..100).collect::<Vec<_>>());
+    let (armed, woke) = sleepers_in_time(&[0; 100]);
+    let mut all = armed.clone();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (0..100).collect::<Vec<_>>(),
+        "every sleeper armed once"
+    );
+    assert_eq!(woke, armed);
 }
 
 #[test]
@@ -133,14 +187,24 @@ fn far_future_deadline_does_not_overflow() {
 #[test]
 fn deadline_reached_while_running_is_not_early() {
     // A sleeper whose deadline passes while another coroutine hogs the CPU
-    // wakes after it, never before.
-    let d = after(5);
-    let h = go(move || {
-        msleep(d).unwrap();
-        now()
-    })
-    .unwrap();
-    let spin_until = after(15);
-    while now() < spin_until {}
-    assert!(h.join(-1).unwrap() >= spin_until);
+    // wakes after it, never before. The sleeper must really be asleep (its
+    // timer armed) when the hogging starts: if its deadline had passed
+    // already while it was being started (a very slow machine), it finished
+    // at once and the run shows nothing, so try again with a later deadline.
+    for ms in [5, 50, 500, 5000] {
+        let d = after(ms);
+        let h = go(move || {
+            msleep(d).unwrap();
+            now()
+        })
+        .unwrap();
+        if h.is_finished() {
+            continue;
+        }
+        let spin_until = d + 10;
+        while now() < spin_until {}
+        assert!(h.join(-1).unwrap() >= spin_until);
+        return;
+    }
+    panic!("the sleeper never waited: its deadline passed before it slept, four times");
 }

@@ -370,7 +370,24 @@ fn herd(threads: usize, conns: usize, exclusive: bool) -> f64 {
             .send((i, unsafe { libc::syscall(libc::SYS_gettid) }))
             .unwrap();
         loop {
-            while let Ok(mut s) = ipc_accept(&l, 0) {
+            // A raw accept: ipc_accept would register the socket
+            // exclusively, whatever the wait below is.
+            loop {
+                // SAFETY: null address pointers are allowed.
+                let fd = unsafe {
+                    libc::accept4(
+                        l.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        std::ptr::null_mut(),
+                        libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                    )
+                };
+                if fd < 0 {
+                    break;
+                }
+                // SAFETY: a fresh descriptor from accept4.
+                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+                let mut s = ipc_fromfd(fd).unwrap();
                 let _ = bsend(&mut s, b"!", -1);
             }
             let w = if exclusive {

@@ -5,10 +5,10 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
+use dill_runtime::sock::{HeapSlot, StreamMem};
 use dill_runtime::{check_cancelled, msleep, now};
 
 use crate::addr::SockAddr;
-use crate::heap::HeapSlot;
 use crate::stream::{IpcMem, IpcStream};
 use crate::sys::{self, check_deadline, err, syscall};
 
@@ -41,7 +41,7 @@ pub fn ipc_connect_mem<'m>(
 pub fn ipc_connect(addr: impl AsRef<Path>, deadline: i64) -> io::Result<IpcStream<'static>> {
     check_deadline(deadline)?;
     check_cancelled()?;
-    let slot = HeapSlot::new(IpcMem::new())?;
+    let slot = HeapSlot::new(StreamMem::new())?;
     let fd = connect(addr.as_ref(), deadline)?;
     Ok(IpcStream::in_slot(slot, fd))
 }

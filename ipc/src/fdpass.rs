@@ -11,7 +11,9 @@ use std::io::{self};
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::stream::{IpcStream, INERR};
+use dill_runtime::sock::{INDONE, INERR};
+
+use crate::stream::IpcStream;
 use crate::sys::err;
 
 /// The byte that carries the descriptor.
@@ -40,10 +42,10 @@ impl CmsgBuf {
 ///
 /// # Errors
 ///
-/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `ETOOMANYREFS`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+/// `EBADF`, `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `ETOOMANYREFS`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_sendfd.md")]
 pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> io::Result<()> {
-    s.check_send(deadline)?;
+    s.core.check_send(deadline)?;
     let mut byte = MARKER;
     let mut iov = libc::iovec {
         iov_base: (&mut byte as *mut u8).cast(),
@@ -72,7 +74,7 @@ pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> i
         // SAFETY: `msg` points at live `iov`, `byte` and `cbuf`.
         let n = unsafe { libc::sendmsg(s.fd(), &msg, libc::MSG_NOSIGNAL) };
         if n > 0 {
-            s.wake_peer_reader();
+            s.core.wake_peer_reader();
             return Ok(());
         }
         let e = if n == 0 {
@@ -80,7 +82,12 @@ pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> i
         } else {
             io::Error::last_os_error()
         };
-        s.send_failed(e, deadline)?;
+        // The kernel refused the descriptor itself (not open, or passed on
+        // too many times): nothing was sent, the stream is still in step.
+        if let Some(libc::EBADF | libc::ETOOMANYREFS) = e.raw_os_error() {
+            return Err(e);
+        }
+        s.core.send_failed(e, deadline)?;
     }
 }
 
@@ -91,8 +98,8 @@ pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> i
 /// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EPIPE`, `EPROTO`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/ipc_recvfd.md")]
 pub fn ipc_recvfd(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<OwnedFd> {
-    s.check_recv(deadline)?;
-    s.let_peer_answer();
+    s.core.check_recv(deadline)?;
+    s.core.let_peer_answer();
     let mut byte = 0u8;
     let mut iov = libc::iovec {
         iov_base: (&mut byte as *mut u8).cast(),
@@ -111,14 +118,14 @@ pub fn ipc_recvfd(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<OwnedFd> {
         // buffer of the size it claims.
         let n = unsafe { libc::recvmsg(s.fd(), &mut msg, crate::sys::RECV_CLOEXEC) };
         if n > 0 {
-            s.wake_peer_writer();
+            s.core.wake_peer_writer();
             break;
         }
         if n == 0 {
-            s.set(crate::stream::INDONE);
+            s.core.set(INDONE);
             return Err(err(libc::EPIPE));
         }
-        s.recv_failed(io::Error::last_os_error(), deadline)?;
+        s.core.recv_failed(io::Error::last_os_error(), deadline)?;
     }
     // Take every descriptor that arrived, so none can leak.
     let mut first: Option<OwnedFd> = None;
@@ -142,7 +149,7 @@ pub fn ipc_recvfd(s: &mut IpcStream<'_>, deadline: i64) -> io::Result<OwnedFd> {
             // A data byte where a descriptor was expected, or a message we
             // did not produce: the stream is out of step.
             drop(first);
-            s.set(INERR);
+            s.core.set(INERR);
             Err(err(libc::EPROTO))
         }
     }

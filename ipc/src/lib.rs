@@ -45,8 +45,7 @@
 //! ## Example
 //!
 //! ```
-//! use dill_ipc::{brecv, bsend, ipc_accept, ipc_connect, ipc_listen};
-//! use dill_runtime::{go, now};
+//! use dill::*;
 //!
 //! let path = std::env::temp_dir().join(format!("dill-ipc-lib-{}.sock", std::process::id()));
 //! let _ = std::fs::remove_file(&path);
@@ -57,10 +56,10 @@
 //!     brecv(&mut s, &mut buf, -1)?;
 //!     bsend(&mut s, &buf, -1)
 //! })?;
-//! let mut c = ipc_connect(&path, now() + 1000)?;
+//! let mut c = ipc_connect(&path, after(1000))?;
 //! bsend(&mut c, b"hello", -1)?;
 //! let mut buf = [0u8; 5];
-//! brecv(&mut c, &mut buf, now() + 1000)?;
+//! brecv(&mut c, &mut buf, after(1000))?;
 //! assert_eq!(&buf, b"hello");
 //! server.join(-1)??;
 //! std::fs::remove_file(&path)?;
@@ -77,17 +76,17 @@
 mod sys;
 
 mod addr;
-mod bytestream;
 mod close;
 mod connect;
+mod cred;
 mod fdpass;
-mod heap;
 mod listener;
 mod pair;
 mod stream;
 
 pub use close::{ipc_close, ipc_done};
 pub use connect::{ipc_connect, ipc_connect_mem};
+pub use cred::PeerCred;
 pub use dill_runtime::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use fdpass::{ipc_recvfd, ipc_sendfd};
 pub use listener::{
@@ -95,7 +94,7 @@ pub use listener::{
     IpcListenerMem,
 };
 pub use pair::{ipc_fromfd, ipc_pair, ipc_pair_mem};
-pub use stream::{IpcMem, IpcStream};
+pub use stream::{IpcMem, IpcReadHalf, IpcStream, IpcWriteHalf};
 
 /// Size in bytes of the memory an IPC stream lives in: `size_of::<IpcMem>()`.
 pub const IPC_SIZE: usize = std::mem::size_of::<IpcMem>();

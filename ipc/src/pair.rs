@@ -1,12 +1,11 @@
 //! Streams that do not come from a listener: `ipc_pair` and `ipc_fromfd`.
 
 use std::io;
-use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use dill_runtime::check_cancelled;
+use dill_runtime::sock::{self, HeapSlot, StreamMem};
 
-use crate::heap::HeapSlot;
 use crate::stream::{IpcMem, IpcStream};
 use crate::sys::{err, syscall};
 
@@ -19,7 +18,7 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
         unsafe {
             libc::socketpair(
                 libc::AF_UNIX,
-                libc::SOCK_STREAM | crate::sys::SOCK_FLAGS,
+                libc::SOCK_STREAM | sock::SOCK_FLAGS,
                 0,
                 fds.as_mut_ptr(),
             )
@@ -27,8 +26,8 @@ fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
     )?;
     // SAFETY: socketpair succeeded, so both are fresh descriptors we own.
     let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    crate::sys::finish_socket(&a)?;
-    crate::sys::finish_socket(&b)?;
+    sock::finish_socket(&a)?;
+    sock::finish_socket(&b)?;
     Ok((a, b))
 }
 
@@ -54,8 +53,8 @@ pub fn ipc_pair_mem<'a, 'b>(
 #[doc = include_str!("../../docs/ipc_pair.md")]
 pub fn ipc_pair() -> io::Result<(IpcStream<'static>, IpcStream<'static>)> {
     check_cancelled()?;
-    let sa = HeapSlot::new(IpcMem::new())?;
-    let sb = HeapSlot::new(IpcMem::new())?;
+    let sa = HeapSlot::new(StreamMem::new())?;
+    let sb = HeapSlot::new(StreamMem::new())?;
     let (fa, fb) = socketpair()?;
     Ok(link(IpcStream::in_slot(sa, fa), IpcStream::in_slot(sb, fb)))
 }
@@ -65,72 +64,23 @@ pub fn ipc_pair() -> io::Result<(IpcStream<'static>, IpcStream<'static>)> {
 /// CPU to a coroutine waiting on the other without going through the
 /// reactor. The kernel's readiness events still arrive as usual; the early
 /// wake-up only saves an `epoll_wait` per message.
-fn link<'a, 'b>(mut a: IpcStream<'a>, mut b: IpcStream<'b>) -> (IpcStream<'a>, IpcStream<'b>) {
+fn link<'a, 'b>(a: IpcStream<'a>, b: IpcStream<'b>) -> (IpcStream<'a>, IpcStream<'b>) {
     let (fa, fb) = (a.fd(), b.fd());
-    a.set_peer(fb);
-    b.set_peer(fa);
+    a.core.set_peer(fb);
+    b.core.set_peer(fa);
     (a, b)
 }
 
-/// Reads an integer socket option.
-fn sockopt_int(fd: &OwnedFd, opt: libc::c_int) -> io::Result<libc::c_int> {
-    let mut val: libc::c_int = 0;
-    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    syscall!(
-        // SAFETY: `val` and `len` are valid for writes and `len` holds the
-        // size of `val`.
-        unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                opt,
-                (&mut val as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        }
-    )?;
-    Ok(val)
-}
-
-/// Checks that `fd` is a connected-mode `AF_UNIX` stream socket and makes it
+/// Checks that `fd` is a connected `AF_UNIX` stream socket and makes it
 /// non-blocking.
 fn adopt(fd: &OwnedFd) -> io::Result<()> {
-    // The family: getsockname works on any socket and says ENOTSOCK for
-    // anything else.
-    // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
-    let mut ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
-    let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    syscall!(
-        // SAFETY: `ss` and `len` are valid for writes, `len` is `ss`'s size.
-        unsafe {
-            libc::getsockname(
-                fd.as_raw_fd(),
-                (&mut ss as *mut libc::sockaddr_storage).cast(),
-                &mut len,
-            )
-        }
-    )?;
-    if libc::c_int::from(ss.ss_family) != libc::AF_UNIX {
-        return Err(err(libc::EINVAL));
-    }
-    if sockopt_int(fd, libc::SO_TYPE)? != libc::SOCK_STREAM {
-        return Err(err(libc::EINVAL));
-    }
+    let kind = sock::sock_kind(fd.as_raw_fd())?;
     // A listening socket cannot carry bytes.
-    if sockopt_int(fd, libc::SO_ACCEPTCONN)? != 0 {
+    if kind.family != libc::AF_UNIX || kind.ty != libc::SOCK_STREAM || kind.listening {
         return Err(err(libc::EINVAL));
     }
-    let flags = syscall!(
-        // SAFETY: F_GETFL takes no pointer argument.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) }
-    )?;
-    if flags & libc::O_NONBLOCK == 0 {
-        syscall!(
-            // SAFETY: F_SETFL takes an integer argument.
-            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) }
-        )?;
-    }
-    Ok(())
+    sock::check_connected(fd.as_raw_fd())?;
+    sock::set_nonblocking(fd)
 }
 
 /// Turns a connected `AF_UNIX` stream socket into an IPC stream.
@@ -147,6 +97,6 @@ pub fn ipc_fromfd(fd: OwnedFd) -> io::Result<IpcStream<'static>> {
         dill_runtime::fdclean(fd.as_raw_fd());
         return Err(e);
     }
-    let slot = HeapSlot::new(IpcMem::new())?;
+    let slot = HeapSlot::new(StreamMem::new())?;
     Ok(IpcStream::in_slot(slot, fd))
 }

@@ -17,7 +17,7 @@ use crate::time;
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: T) {}
-/// assert_send(dill_runtime::bundle().unwrap());
+/// assert_send(dill::bundle().unwrap());
 /// ```
 pub struct Bundle {
     id: usize,

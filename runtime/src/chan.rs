@@ -386,13 +386,13 @@ pub fn chmake<T: 'static>() -> io::Result<(Chan<T>, Chan<T>)> {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: T) {}
-/// let (a, _b) = dill_runtime::chmake::<u32>().unwrap();
+/// let (a, _b) = dill::chmake::<u32>().unwrap();
 /// assert_send(a);
 /// ```
 ///
 /// ```compile_fail
 /// fn assert_sync<T: Sync>(_: &T) {}
-/// let (a, _b) = dill_runtime::chmake::<u32>().unwrap();
+/// let (a, _b) = dill::chmake::<u32>().unwrap();
 /// assert_sync(&a);
 /// ```
 pub struct Chan<T> {
@@ -431,9 +431,9 @@ impl<T> Chan<T> {
     /// As [`send`](Chan::send).
     ///
     /// ```
-    /// let (a, _b) = dill_runtime::chmake::<String>().unwrap();
+    /// let (a, _b) = dill::chmake::<String>().unwrap();
     /// let (e, s) = a.send_or_return("kept".to_string(), 0).unwrap_err();
-    /// assert_eq!(e.raw_os_error(), Some(libc::ETIMEDOUT));
+    /// assert_eq!(e.raw_os_error(), Some(dill::errno::ETIMEDOUT));
     /// assert_eq!(s, "kept");
     /// ```
     #[inline(always)]

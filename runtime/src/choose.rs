@@ -36,9 +36,9 @@ unsafe fn attempt_erased<T>(core: &Core, end: usize, send: bool, slot: *mut ()) 
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: T) {}
-/// let (a, _b) = dill_runtime::chmake::<u32>().unwrap();
+/// let (a, _b) = dill::chmake::<u32>().unwrap();
 /// let mut v = None;
-/// assert_send(dill_runtime::Clause::recv(&a, &mut v));
+/// assert_send(dill::Clause::recv(&a, &mut v));
 /// ```
 pub struct Clause<'a> {
     node: Node,

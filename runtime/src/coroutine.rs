@@ -26,13 +26,13 @@ type Marker<T> = (*mut (), fn() -> T);
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>(_: T) {}
-/// let h = dill_runtime::go(|| 1).unwrap();
+/// let h = dill::go(|| 1).unwrap();
 /// assert_send(h);
 /// ```
 ///
 /// ```compile_fail
 /// fn assert_sync<T: Sync>(_: &T) {}
-/// let h = dill_runtime::go(|| 1).unwrap();
+/// let h = dill::go(|| 1).unwrap();
 /// assert_sync(&h);
 /// ```
 #[must_use = "dropping a Coroutine cancels it at once (so does `let _ = go(..)`): keep the handle and `join` it, or start the coroutine in a `Bundle` with `Bundle::go`"]

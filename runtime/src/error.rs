@@ -36,6 +36,7 @@ pub(crate) fn wait_result(r: i32) -> io::Result<usize> {
 /// spells that out.
 ///
 /// [`raw_os_error`]: std::io::Error::raw_os_error
+/// [`is_errno`]: errno::is_errno
 pub mod errno {
     pub use libc::{
         EACCES, EADDRINUSE, EADDRNOTAVAIL, EAFNOSUPPORT, EAGAIN, EBADF, EBUSY, ECANCELED,

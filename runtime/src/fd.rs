@@ -197,9 +197,9 @@ fn block(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
 }
 
 fn block_with(fd: RawFd, dir: Dir, deadline: i64, exclusive: bool) -> io::Result<()> {
-    if time::expired(deadline) {
-        return Err(errno(libc::ETIMEDOUT));
-    }
+    // Registering first makes a closed fd EBADF whatever the deadline (as in
+    // libdill); an fd waited on before is registered already, so this costs
+    // no system call.
     let cur = {
         // SAFETY: no switch inside this block.
         let s = unsafe { s() };
@@ -208,6 +208,10 @@ fn block_with(fd: RawFd, dir: Dir, deadline: i64, exclusive: bool) -> io::Result
             s.reactor.register_exclusive(fd, dir, cur)?;
         } else {
             s.reactor.register(fd, dir, cur)?;
+        }
+        if time::expired(deadline) {
+            s.reactor.unregister(fd, dir, cur);
+            return Err(errno(libc::ETIMEDOUT));
         }
         cur
     };

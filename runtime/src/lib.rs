@@ -25,7 +25,8 @@
 //!   `main` runs the other coroutines until it can return.
 //!
 //! Errors are `std::io::Error`s carrying the errno libdill documents, so
-//! `err.raw_os_error() == Some(libc::ETIMEDOUT)` works.
+//! `err.raw_os_error() == Some(dill::errno::ETIMEDOUT)` works (see
+//! [`errno`]).
 //!
 //! Coroutines never move between threads; every handle is `!Send` and
 //! `!Sync`.
@@ -59,6 +60,7 @@ mod msgstream;
 mod reactor;
 mod ring;
 mod sched;
+pub mod sock;
 mod stack;
 mod thread;
 mod time;

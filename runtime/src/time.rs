@@ -87,8 +87,13 @@ mod tsc {
     fn check() -> bool {
         // Leaf 0x80000000 reports the highest extended leaf, so 0x80000007
         // is read only if it exists. Bit 8 of its EDX is "invariant TSC".
-        let max = std::arch::x86_64::__cpuid(0x8000_0000).eax;
-        let ok = max >= 0x8000_0007 && std::arch::x86_64::__cpuid(0x8000_0007).edx & (1 << 8) != 0;
+        // SAFETY: CPUID has no preconditions on x86-64. (Rust 1.87 made
+        // `__cpuid` a safe function; the block keeps older compilers, down to
+        // the `rust-version`, building.)
+        #[allow(unused_unsafe)]
+        let cpuid = |leaf| unsafe { std::arch::x86_64::__cpuid(leaf) };
+        let max = cpuid(0x8000_0000).eax;
+        let ok = max >= 0x8000_0007 && cpuid(0x8000_0007).edx & (1 << 8) != 0;
         STATE.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
         ok
     }

@@ -33,6 +33,12 @@ impl Poller {
     }
 
     pub(crate) fn add(&self, fd: RawFd) -> io::Result<()> {
+        // A closed fd's number may have been reused by this epoll instance,
+        // created for this very registration: it is not the caller's fd
+        // either (and epoll would say EINVAL).
+        if fd == self.epfd.as_raw_fd() {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: fd as u64,

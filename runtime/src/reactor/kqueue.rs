@@ -70,6 +70,11 @@ impl Poller {
     }
 
     pub(crate) fn add(&self, fd: RawFd) -> io::Result<()> {
+        // A closed fd's number may have been reused by this kqueue, created
+        // for this very registration: it is not the caller's fd either.
+        if fd == self.kq.as_raw_fd() {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
         let flags = (libc::EV_ADD | libc::EV_CLEAR) as u16;
         self.apply(&[
             change(fd, libc::EVFILT_READ as i16, flags),

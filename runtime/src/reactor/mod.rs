@@ -98,6 +98,10 @@ impl Reactor {
     /// Registers `task` as the waiter on `fd` in `dir`, adding the fd to the
     /// backend if this is its first wait. The caller has checked the slot is
     /// free and `fd >= 0`.
+    ///
+    /// The table grows only after the backend has accepted the fd, so a
+    /// closed fd (`EBADF` from the backend), however large its number, costs
+    /// no memory: the table never outgrows the process's open fds.
     pub(crate) fn register(&mut self, fd: RawFd, dir: Dir, task: usize) -> io::Result<()> {
         self.register_with(fd, dir, task, false)
     }
@@ -125,10 +129,12 @@ impl Reactor {
         exclusive: bool,
     ) -> io::Result<()> {
         let i = fd as usize;
-        if i >= self.fds.len() {
-            self.fds.resize(i + 1, EMPTY);
-        }
-        if self.fds[i].registered && exclusive && !self.fds[i].exclusive {
+        if exclusive
+            && self
+                .fds
+                .get(i)
+                .is_some_and(|s| s.registered && !s.exclusive)
+        {
             // EPOLLEXCLUSIVE can only be given when the fd is added.
             if let Some(p) = &self.poller {
                 p.delete(fd);
@@ -136,7 +142,7 @@ impl Reactor {
             self.fds[i].registered = false;
             self.registered -= 1;
         }
-        if !self.fds[i].registered {
+        if !self.fds.get(i).is_some_and(|s| s.registered) {
             if self.poller.is_none() {
                 self.poller = Some(Poller::new()?);
             }
@@ -151,6 +157,9 @@ impl Reactor {
                     self.poller = None;
                 }
                 return Err(e);
+            }
+            if i >= self.fds.len() {
+                self.fds.resize(i + 1, EMPTY);
             }
             self.fds[i].registered = true;
             self.fds[i].exclusive = exclusive;

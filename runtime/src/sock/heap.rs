@@ -1,6 +1,6 @@
 //! Fallible heap slots for the non-`_mem` constructors.
 //!
-//! `ipc_connect`, `ipc_accept`, … put the socket state on the heap so the
+//! `ipc_connect`, `tcp_accept`, … put the socket state on the heap so the
 //! handle can be `'static`. Running out of memory there must be `ENOMEM`,
 //! not an abort, so the slot is obtained with [`std::alloc::alloc`] and
 //! checked for null instead of going through `Box::new`.
@@ -10,23 +10,27 @@ use std::fmt;
 use std::io;
 use std::ptr::NonNull;
 
-use crate::sys::err;
+use super::sys::err;
 
-/// A heap slot owning one `T`. Dropping it frees the slot; [`leak`] hands
-/// the slot over to a handle that frees it later with [`free`].
-///
-/// [`leak`]: HeapSlot::leak
-pub(crate) struct HeapSlot<T> {
+/// A heap slot owning one `T`, obtained without aborting on failure.
+/// Dropping it frees the slot; a socket handle built from it
+/// ([`Stream::in_slot`](super::Stream::in_slot),
+/// [`Listener::in_slot`](super::Listener::in_slot)) takes it over and
+/// frees it when the handle goes.
+pub struct HeapSlot<T> {
     ptr: NonNull<T>,
 }
 
 impl<T> HeapSlot<T> {
     /// Allocates a slot holding `value`, or fails with `ENOMEM`.
-    pub(crate) fn new(value: T) -> io::Result<HeapSlot<T>> {
+    ///
+    /// # Errors
+    ///
+    /// `ENOMEM` when the allocator has no memory.
+    pub fn new(value: T) -> io::Result<HeapSlot<T>> {
         let layout = Layout::new::<T>();
-        debug_assert!(layout.size() != 0);
-        // SAFETY: `layout` has a non-zero size (the IPC memory types all
-        // hold a descriptor).
+        assert!(layout.size() != 0, "HeapSlot of a zero-sized type");
+        // SAFETY: `layout` has a non-zero size (checked above).
         let raw = unsafe { alloc::alloc(layout) }.cast::<T>();
         let ptr = NonNull::new(raw).ok_or_else(|| err(libc::ENOMEM))?;
         // SAFETY: `ptr` is freshly allocated for a `T`, suitably aligned and
@@ -61,8 +65,7 @@ impl<T> fmt::Debug for HeapSlot<T> {
 ///
 /// # Safety
 ///
-/// `ptr` must come from [`HeapSlot::leak`] (or a live `HeapSlot` that is
-/// then forgotten) and must not be used afterwards.
+/// `ptr` must come from [`HeapSlot::leak`] and must not be used afterwards.
 pub(crate) unsafe fn free<T>(ptr: NonNull<T>) {
     // SAFETY: by the contract above, `ptr` points to an initialized `T`
     // in a block allocated with `Layout::new::<T>()`.
