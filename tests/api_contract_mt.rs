@@ -14,6 +14,7 @@ fn is_debug<T: std::fmt::Debug>() {}
 fn thread_and_listener_signatures() {
     let _: fn(OwnedFd) -> io::Result<IpcListener<'static>> = ipc_listener_fromfd;
     let _: fn(&IpcListener<'static>) -> io::Result<OwnedFd> = IpcListener::share;
+    let _: fn(&TcpListener<'static>) -> io::Result<OwnedFd> = TcpListener::share;
     let _: fn(RawFd, i64) -> io::Result<()> = fdin_exclusive;
     let spawn: fn(fn() -> u8) -> io::Result<Thread<u8>> = spawn_thread::<fn() -> u8, u8>;
     let _: fn(&Thread<u8>) = Thread::<u8>::cancel;
