@@ -425,24 +425,67 @@ fn herd(threads: usize, conns: usize, exclusive: bool) -> f64 {
 
 // ---------------------------------------------------------------------------
 
-/// Round trips per second: the median of `runs` runs after a warm-up.
-fn measure(runs: usize, mut f: impl FnMut() -> Duration) -> f64 {
-    f();
-    let mut rates: Vec<f64> = (0..runs)
-        .map(|_| TOTAL as f64 / f().as_secs_f64())
-        .collect();
-    rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    rates[rates.len() / 2]
+/// CPU time used so far by this process and its waited-for children (the
+/// Go programs and client processes), in microseconds.
+fn cpu_us() -> f64 {
+    let mut total = 0.0;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: rusage is plain data, filled in by getrusage.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `ru` is valid for writes.
+        unsafe { libc::getrusage(who, &mut ru) };
+        for tv in [ru.ru_utime, ru.ru_stime] {
+            total += tv.tv_sec as f64 * 1e6 + tv.tv_usec as f64;
+        }
+    }
+    total
+}
+
+/// One cell of a table: round trips per second and CPU time (all threads
+/// and processes) per round trip, medians over the runs.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    rate: f64,
+    cpu_us: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// Runs each contender once as a warm-up, then `runs` rounds in which each
+/// runs once in turn (so that a change in the box's load hits all of them
+/// alike); a cell per contender.
+fn measure(runs: usize, contenders: &mut [&mut dyn FnMut() -> Duration]) -> Vec<Cell> {
+    for f in contenders.iter_mut() {
+        f();
+    }
+    let mut rates = vec![Vec::new(); contenders.len()];
+    let mut cpus = vec![Vec::new(); contenders.len()];
+    for _ in 0..runs {
+        for (i, f) in contenders.iter_mut().enumerate() {
+            let c0 = cpu_us();
+            let d = f();
+            let c1 = cpu_us();
+            rates[i].push(TOTAL as f64 / d.as_secs_f64());
+            cpus[i].push((c1 - c0) / TOTAL as f64);
+        }
+    }
+    rates
+        .into_iter()
+        .zip(cpus)
+        .map(|(r, c)| Cell {
+            rate: median(r),
+            cpu_us: median(c),
+        })
+        .collect()
 }
 
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
-}
-
-fn k(rate: f64) -> String {
-    format!("{:.0}k", rate / 1e3)
 }
 
 fn main() {
@@ -463,39 +506,47 @@ fn main() {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load_before = loadavg();
 
-    let mut a = Vec::new();
-    let mut b = Vec::new();
+    // Per thread count: [dill, tokio, Go?] cells for (a) and for (b).
+    let mut a: Vec<Vec<Cell>> = Vec::new();
+    let mut b: Vec<Vec<Cell>> = Vec::new();
     for threads in [1, 2] {
-        let d = measure(runs, || dill_inproc(threads));
-        let t = measure(runs, || tk::inproc(threads));
-        let g = go
-            .as_ref()
-            .map(|bin| measure(runs, || go_inproc(bin, threads)));
-        a.push((d, t, g));
-        let d = measure(runs, || dill_outproc(threads));
-        let t = measure(runs, || tk::outproc(threads));
-        let g = go
-            .as_ref()
-            .map(|bin| measure(runs, || go_outproc(bin, threads)));
-        b.push((d, t, g));
+        let mut d = || dill_inproc(threads);
+        let mut t = || tk::inproc(threads);
+        let mut g = || go_inproc(go.as_deref().unwrap(), threads);
+        let mut set: Vec<&mut dyn FnMut() -> Duration> = vec![&mut d, &mut t];
+        if go.is_some() {
+            set.push(&mut g);
+        }
+        a.push(measure(runs, &mut set));
+        let mut d = || dill_outproc(threads);
+        let mut t = || tk::outproc(threads);
+        let mut g = || go_outproc(go.as_deref().unwrap(), threads);
+        let mut set: Vec<&mut dyn FnMut() -> Duration> = vec![&mut d, &mut t];
+        if go.is_some() {
+            set.push(&mut g);
+        }
+        b.push(measure(runs, &mut set));
     }
     let herd_threads = 4;
     let herd_plain = herd(herd_threads, 200, false);
     let herd_exclusive = herd(herd_threads, 200, true);
     let load_after = loadavg();
 
-    let go_cell = |g: Option<f64>| g.map_or_else(|| "go missing".to_string(), k);
-    let ratio =
-        |x: f64, y: Option<f64>| y.map_or_else(|| "-".to_string(), |y| format!("{:.2}x", x / y));
     println!();
     println!(
-        "IPC echo, {CLIENTS} clients x {CONNS} connections x {RTS} round trips of {MSG} bytes; \
-         round trips per second, median of {runs} runs; {cpus} CPUs; load average {load_before} \
-         before, {load_after} after."
+        "IPC echo, {CLIENTS} clients x {CONNS} connections x {RTS} round trips of {MSG} bytes. \
+         Each cell: round trips per second, and CPU time (every thread and process of the run) \
+         per round trip; medians of {runs} runs, the contenders taking turns. {cpus} CPUs; load \
+         average {load_before} before, {load_after} after (other builds share the box: with the \
+         load above the CPU count, the threads do not get two CPUs and the rates show it; the CPU \
+         time per round trip shows the cost of the work itself)."
     );
     if go.is_none() {
         println!();
-        println!("Go: not measured (set DILL_BENCH_GO to the binary of benches/go/ipc_mt; scripts/bench-mt builds it when `go` is installed).");
+        println!(
+            "Go: not measured (go missing: set DILL_BENCH_GO to the binary of benches/go/ipc_mt; \
+             scripts/bench-mt builds it when `go` is installed)."
+        );
     }
     println!();
     println!(
@@ -503,46 +554,48 @@ fn main() {
          at a time; kernel wake-ups (all threads) per connection: plain registration \
          {herd_plain:.2}, EPOLLEXCLUSIVE (what ipc_accept uses) {herd_exclusive:.2}."
     );
+    let cell = |c: Option<&Cell>| {
+        c.map_or_else(
+            || "go missing".to_string(),
+            |c| format!("{:.0}k/s, {:.1} µs", c.rate / 1e3, c.cpu_us),
+        )
+    };
+    let ratio = |x: &Cell, y: Option<&Cell>| {
+        y.map_or_else(|| "-".to_string(), |y| format!("{:.2}x", x.rate / y.rate))
+    };
+    let table = |rows: &[Vec<Cell>], first: &str| {
+        println!();
+        println!("| {first} | dill | tokio multi-thread | Go | dill / tokio | dill / Go |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+        for (i, r) in rows.iter().enumerate() {
+            println!(
+                "| {} | {} | {} | {} | {} | {} |",
+                i + 1,
+                cell(r.first()),
+                cell(r.get(1)),
+                cell(r.get(2)),
+                ratio(&r[0], r.get(1)),
+                ratio(&r[0], r.get(2)),
+            );
+        }
+        let scale = |j: usize| match (rows[0].get(j), rows[1].get(j)) {
+            (Some(x), Some(y)) => format!("{:.2}x", y.rate / x.rate),
+            _ => "-".into(),
+        };
+        println!(
+            "| 2 vs 1 | {} | {} | {} | | |",
+            scale(0),
+            scale(1),
+            scale(2)
+        );
+    };
     println!();
     println!("(a) clients in the worker threads, all connecting to the one shared listener:");
+    table(&a, "threads");
     println!();
-    println!("| threads | dill | tokio multi-thread | Go | dill / tokio | dill / Go |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (i, &(d, t, g)) in a.iter().enumerate() {
-        println!(
-            "| {} | {} | {} | {} | {:.2}x | {} |",
-            i + 1,
-            k(d),
-            k(t),
-            go_cell(g),
-            d / t,
-            ratio(d, g)
-        );
-    }
-    let scale = |x: f64, y: f64| format!("{:.2}x", y / x);
     println!(
-        "| 2 vs 1 | {} | {} | {} | | |",
-        scale(a[0].0, a[1].0),
-        scale(a[0].1, a[1].1),
-        match (a[0].2, a[1].2) {
-            (Some(x), Some(y)) => scale(x, y),
-            _ => "-".into(),
-        }
+        "(b) clients in another process (a dill client process with as many threads as the \
+         server):"
     );
-    println!();
-    println!("(b) clients in another process (a dill client process with as many threads as the server):");
-    println!();
-    println!("| server threads | dill | tokio multi-thread | Go | dill / tokio | dill / Go |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (i, &(d, t, g)) in b.iter().enumerate() {
-        println!(
-            "| {} | {} | {} | {} | {:.2}x | {} |",
-            i + 1,
-            k(d),
-            k(t),
-            go_cell(g),
-            d / t,
-            ratio(d, g)
-        );
-    }
+    table(&b, "server threads");
 }
