@@ -431,7 +431,9 @@ fn wait_all_asleep(tids: &[i64]) {
         .all(|&t| blocked_in(t).is_some_and(|n| epoll.contains(&n)))
     {
         assert!(now() < give_up, "threads never went to sleep");
-        std::thread::yield_now();
+        // Polling a condition, not waiting for things to settle: a short
+        // pause leaves the CPU to the threads being watched.
+        std::thread::sleep(std::time::Duration::from_micros(50));
     }
 }
 
