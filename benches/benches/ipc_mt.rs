@@ -541,7 +541,9 @@ fn main() {
          per round trip; medians of {runs} runs, the contenders taking turns. {cpus} CPUs; load \
          average {load_before} before, {load_after} after (other builds share the box: with the \
          load above the CPU count, the threads do not get two CPUs and the rates show it; the CPU \
-         time per round trip shows the cost of the work itself)."
+         time per round trip shows the cost of the work itself). The \"CPU-cost bound\" row is \
+         2 x (CPU time per round trip at 1 thread) / (at 2 threads): the scaling two CPUs wholly \
+         given to the run would allow at these costs, an estimate, not a measurement."
     );
     if go.is_none() {
         println!();
@@ -589,6 +591,18 @@ fn main() {
             scale(0),
             scale(1),
             scale(2)
+        );
+        // What two whole CPUs would give at these costs: twice the work per
+        // CPU second at 2 threads, over the work per CPU second at 1.
+        let bound = |j: usize| match (rows[0].get(j), rows[1].get(j)) {
+            (Some(x), Some(y)) => format!("{:.2}x", 2.0 * x.cpu_us / y.cpu_us),
+            _ => "-".into(),
+        };
+        println!(
+            "| 2 vs 1, CPU-cost bound | {} | {} | {} | | |",
+            bound(0),
+            bound(1),
+            bound(2)
         );
     };
     println!();
