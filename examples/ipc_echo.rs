@@ -57,7 +57,7 @@ fn run(path: &PathBuf) -> io::Result<()> {
         let (path, cancelled) = (path.clone(), cancelled.clone());
         go(move || {
             let mut mem = IpcMem::new();
-            let mut s = match ipc_connect_mem(&path, &mut mem, now() + 5000) {
+            let mut s = match ipc_connect_mem(&path, &mut mem, after(5000)) {
                 Ok(s) => s,
                 Err(e) => return cancelled.set(e.raw_os_error()),
             };
@@ -80,14 +80,14 @@ fn run(path: &PathBuf) -> io::Result<()> {
             }
         })?;
     }
-    clients.wait(now() + 60_000)?;
+    clients.wait(after(60_000))?;
     let elapsed = start.elapsed();
 
     // Cancel the waiting client by dropping its handle; the drop returns
     // once the coroutine has finished.
     drop(victim);
     match cancelled.get() {
-        Some(libc::ECANCELED) => println!("cancelled client: brecv returned ECANCELED"),
+        Some(errno::ECANCELED) => println!("cancelled client: brecv returned ECANCELED"),
         other => {
             return Err(io::Error::other(format!(
                 "cancelled client ended with {other:?}, expected ECANCELED"
@@ -127,36 +127,36 @@ fn run(path: &PathBuf) -> io::Result<()> {
 fn echo(mut s: IpcStream<'static>) {
     let mut buf = [0u8; MSG];
     loop {
-        match brecv(&mut s, &mut buf, now() + 10_000) {
+        match brecv(&mut s, &mut buf, after(10_000)) {
             Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => break,
+            Err(e) if e.raw_os_error() == Some(errno::EPIPE) => break,
             Err(_) => return, // cancelled, reset or timed out: just drop it
         }
-        if bsend(&mut s, &buf, now() + 10_000).is_err() {
+        if bsend(&mut s, &buf, after(10_000)).is_err() {
             return;
         }
     }
-    let _ = ipc_close(s, now() + 1000);
+    let _ = ipc_close(s, after(1000));
 }
 
 /// One client: connect in memory on this coroutine's stack, do timed round
 /// trips, close.
 fn client(path: &PathBuf, id: usize, latencies: &RefCell<Vec<u32>>) -> io::Result<()> {
     let mut mem = IpcMem::new();
-    let mut s = ipc_connect_mem(path, &mut mem, now() + 10_000)?;
+    let mut s = ipc_connect_mem(path, &mut mem, after(10_000))?;
     let mut msg = [0u8; MSG];
     let mut back = [0u8; MSG];
     for i in 0..ROUND_TRIPS {
         msg[..8].copy_from_slice(&(id as u64).to_le_bytes());
         msg[8..16].copy_from_slice(&(i as u64).to_le_bytes());
         let t = Instant::now();
-        bsend(&mut s, &msg, now() + 10_000)?;
-        brecv(&mut s, &mut back, now() + 10_000)?;
+        bsend(&mut s, &msg, after(10_000))?;
+        brecv(&mut s, &mut back, after(10_000))?;
         let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
         if back != msg {
             return Err(io::Error::other("echo mismatch"));
         }
         latencies.borrow_mut().push(us);
     }
-    ipc_close(s, now() + 10_000)
+    ipc_close(s, after(10_000))
 }

@@ -14,7 +14,7 @@
 use std::io;
 use std::process::ExitCode;
 
-use dill::{bundle, chmake, choose, go, msleep, now, Clause};
+use dill::{after, bundle, chmake, choose, errno, go, msleep, now, Clause};
 
 /// Time a job may take before it is cancelled, in ms.
 const BUDGET: i64 = 25;
@@ -72,7 +72,7 @@ fn main() -> ExitCode {
 
 /// The work itself: sleeps for `cost` ms, then computes something.
 fn work(job: &Job) -> io::Result<u64> {
-    msleep(now() + job.cost)?;
+    msleep(after(job.cost))?;
     Ok((1..=u64::from(job.id)).sum())
 }
 
@@ -98,7 +98,7 @@ fn run(njobs: usize, nworkers: usize) -> io::Result<()> {
                 let outcome = match child.join(began + BUDGET) {
                     Ok(Ok(v)) => Outcome::Done(v),
                     Ok(Err(_)) => Outcome::Cancelled,
-                    Err(e) if e.raw_os_error() == Some(libc::ETIMEDOUT) => Outcome::Cancelled,
+                    Err(e) if e.raw_os_error() == Some(errno::ETIMEDOUT) => Outcome::Cancelled,
                     Err(_) => break, // this worker is being cancelled
                 };
                 let report = Report {

@@ -53,6 +53,20 @@ fn ipc_additions_match_the_contract() {
 }
 
 #[test]
+fn scope_matches_its_page() {
+    is_debug::<Scope<'static, 'static>>();
+    let mut n = 0;
+    let m = &mut n;
+    let r: io::Result<u8> = scope(|s: &Scope<'_, '_>| {
+        let r: io::Result<()> = s.go(move || *m += 1);
+        r.unwrap();
+        7
+    });
+    assert_eq!(r.unwrap(), 7);
+    assert_eq!(n, 1);
+}
+
+#[test]
 fn tcp_signatures_match_the_contract() {
     let _: usize = TCP_SIZE;
     let _: usize = TCP_LISTENER_SIZE;

@@ -106,7 +106,7 @@ fn msleep_zero_and_past_return_at_once() {
     msleep(1).unwrap();
     msleep(t0 - 1000).unwrap();
     msleep(now()).unwrap();
-    assert!(now() - t0 < 50);
+    assert!(now() - t0 < util::SLACK_MS, "took {} ms", now() - t0);
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn zero_and_past_deadlines_do_not_block_fd_waits() {
     // An empty pipe is writable: succeed at once.
     fdout(w.as_raw_fd(), 0).unwrap();
     fdout(w.as_raw_fd(), t0 - 10).unwrap();
-    assert!(now() - t0 < 50);
+    assert!(now() - t0 < util::SLACK_MS, "took {} ms", now() - t0);
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn join_zero_and_past_deadlines() {
     assert_errno(h.join(0), libc::ETIMEDOUT);
     let h = go(|| msleep(-1)).unwrap();
     assert_errno(h.join(t0 - 1), libc::ETIMEDOUT);
-    assert!(now() - t0 < 50);
+    assert!(now() - t0 < util::SLACK_MS, "took {} ms", now() - t0);
     // Finished already: deadline 0 gives the value.
     let h = go(|| 42).unwrap();
     assert!(h.is_finished());

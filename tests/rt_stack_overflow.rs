@@ -1,6 +1,10 @@
 //! A coroutine that overflows its stack hits the guard page and the process
 //! dies with a message naming the coroutine stack, never silent corruption.
 //!
+//! Stacks are carved side by side from reserved regions, each with a guard
+//! page below it (`MADV_GUARD_INSTALL` where the kernel has it, else an
+//! `mprotect`ed page): the test runs every mode with both kinds of guard.
+//!
 //! The test re-executes its own binary in a child mode that overflows, and
 //! checks how the child died.
 
@@ -30,6 +34,20 @@ fn child(mode: &str) {
             recurse(0)
         })
         .unwrap(),
+        // Overflow into the region's neighbouring stack, which belongs to
+        // a live coroutine: the guard page between them must catch it.
+        "neighbour" => {
+            let below: Vec<_> = (0..3)
+                .map(|_| dill::go(|| dill::msleep(-1)).unwrap())
+                .collect();
+            std::mem::forget(below);
+            dill::go(|| recurse(0)).unwrap()
+        }
+        // The process-wide default applies to `go`: the message names it.
+        "set_default" => {
+            dill::set_default_stack_size(dill::MIN_STACK_SIZE).unwrap();
+            dill::go(|| recurse(0)).unwrap()
+        }
         other => panic!("unknown mode {other}"),
     };
     let _ = h.join(-1);
@@ -37,12 +55,14 @@ fn child(mode: &str) {
     std::process::exit(0);
 }
 
-fn run_child(mode: &str) {
+fn run_child(mode: &str, guard: &str) {
     let exe = std::env::current_exe().unwrap();
-    let out = Command::new(exe)
-        .env(CHILD_ENV, mode)
-        .output()
-        .expect("spawn child");
+    let mut cmd = Command::new(exe);
+    cmd.env(CHILD_ENV, mode);
+    if guard == "mprotect" {
+        cmd.env("DILL_STACK_GUARD", "mprotect");
+    }
+    let out = cmd.output().expect("spawn child");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let sig = out.status.signal();
     assert!(
@@ -51,10 +71,17 @@ fn run_child(mode: &str) {
         out.status
     );
     assert!(
-        stderr.contains("coroutine stack overflow"),
+        stderr.contains("dill: coroutine stack overflow"),
         "mode {mode}: stderr does not name the overflow: {stderr}"
     );
-    println!("rt_stack_overflow[{mode}]: {:?}: ok", out.status);
+    if mode == "small" || mode == "set_default" {
+        let size = format!("its {}-byte stack", dill::MIN_STACK_SIZE);
+        assert!(
+            stderr.contains(&size),
+            "mode {mode}: expected {size:?}: {stderr}"
+        );
+    }
+    println!("rt_stack_overflow[{mode}, {guard}]: {:?}: ok", out.status);
 }
 
 fn main() {
@@ -62,7 +89,14 @@ fn main() {
         child(&mode);
         return;
     }
-    for mode in ["small", "default", "resumed"] {
-        run_child(mode);
+    let guard = if dill::testing::stack_guards_use_madvise() {
+        "madvise"
+    } else {
+        "mprotect"
+    };
+    for g in [guard, "mprotect"] {
+        for mode in ["small", "default", "resumed", "neighbour", "set_default"] {
+            run_child(mode, g);
+        }
     }
 }

@@ -73,31 +73,43 @@ fn threads_are_blocked_concurrently() {
 
 #[test]
 fn sleeping_threads_overlap() {
-    // Two threads sleep 100 ms each through their schedulers; together they
-    // take about 100 ms, not 200.
-    let t0 = now();
-    let barrier = Arc::new(Barrier::new(2));
-    let ts: Vec<_> = (0..2)
-        .map(|_| {
-            let barrier = barrier.clone();
-            thread::spawn(move || {
-                barrier.wait();
-                let start = now();
-                let b = bundle().unwrap();
-                for _ in 0..10 {
-                    b.go(move || msleep(start + 100).unwrap()).unwrap();
-                }
-                b.wait(-1).unwrap();
-                (start, now())
+    // Two threads sleep `ms` each through their schedulers; the sleeping
+    // spans overlap in time, so together they take about `ms`, not twice
+    // that. A thread that gets to run late (valgrind runs one thread at a
+    // time; a loaded machine may not run it for a while) can start after
+    // the other has finished, which shows nothing: then try again with
+    // longer sleeps.
+    for ms in [100, 1000, 5000] {
+        let t0 = now();
+        let barrier = Arc::new(Barrier::new(2));
+        let ts: Vec<_> = (0..2)
+            .map(|_| {
+                let barrier = barrier.clone();
+                thread::spawn(move || {
+                    barrier.wait();
+                    let start = now();
+                    let b = bundle().unwrap();
+                    for _ in 0..10 {
+                        b.go(move || msleep(start + ms).unwrap()).unwrap();
+                    }
+                    b.wait(-1).unwrap();
+                    (start, now())
+                })
             })
-        })
-        .collect();
-    let spans: Vec<_> = ts.into_iter().map(|t| t.join().unwrap()).collect();
-    // The two sleeping spans overlap in time.
-    let latest_start = spans.iter().map(|s| s.0).max().unwrap();
-    let earliest_end = spans.iter().map(|s| s.1).min().unwrap();
-    assert!(latest_start < earliest_end, "{spans:?}");
-    assert!(now() >= t0 + 100);
+            .collect();
+        let spans: Vec<_> = ts.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(now() >= t0 + ms);
+        for &(start, end) in &spans {
+            assert!(end >= start + ms, "{spans:?}");
+        }
+        // The two sleeping spans overlap in time.
+        let latest_start = spans.iter().map(|s| s.0).max().unwrap();
+        let earliest_end = spans.iter().map(|s| s.1).min().unwrap();
+        if latest_start < earliest_end {
+            return;
+        }
+        assert!(ms < 5000, "the sleeps never overlapped: {spans:?}");
+    }
 }
 
 #[test]

@@ -417,3 +417,55 @@ fn descriptors_come_back_out() {
     let l = tcp_listener_fromfd(lfd).unwrap();
     assert_eq!(l.local_addr().unwrap(), addr);
 }
+
+#[test]
+fn loopback_ends_on_one_thread_find_each_other() {
+    let (mut c, mut s) = pair();
+    let (cfd, sfd) = (c.as_raw_fd(), s.as_raw_fd());
+    let echo = go(move || -> std::io::Result<TcpStream<'static>> {
+        let mut buf = [0u8; 1];
+        for _ in 0..10 {
+            brecv(&mut s, &mut buf, after(10_000))?;
+            bsend(&mut s, &buf, after(10_000))?;
+        }
+        Ok(s)
+    })
+    .unwrap();
+    let mut buf = [0u8; 1];
+    for i in 0..10u8 {
+        bsend(&mut c, &[i], after(10_000)).unwrap();
+        brecv(&mut c, &mut buf, after(10_000)).unwrap();
+        assert_eq!(buf[0], i);
+    }
+    let s = echo.join(-1).unwrap().unwrap();
+    // Each end wakes the other directly now.
+    assert!(
+        format!("{c:?}").contains(&format!("same_thread_peer: {sfd}")),
+        "{c:?}"
+    );
+    assert!(
+        format!("{s:?}").contains(&format!("same_thread_peer: {cfd}")),
+        "{s:?}"
+    );
+    // Closing one end still reaches the other, linked or not.
+    let (mut rx, _tx) = s.split();
+    drop(c);
+    assert_errno(brecv(&mut rx, &mut buf, after(10_000)), libc::EPIPE, "eof");
+}
+
+#[test]
+fn std_peer_on_loopback_is_never_linked() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut c = tcp_connect(addr, after(10_000)).unwrap();
+    let (mut p, _) = l.accept().unwrap();
+    let mut buf = [0u8; 1];
+    for _ in 0..10 {
+        bsend(&mut c, b"x", after(10_000)).unwrap();
+        p.read_exact(&mut buf).unwrap();
+        p.write_all(b"y").unwrap();
+        brecv(&mut c, &mut buf, after(10_000)).unwrap();
+        assert_eq!(&buf, b"y");
+    }
+    assert!(!format!("{c:?}").contains("same_thread_peer"), "{c:?}");
+}

@@ -25,6 +25,14 @@ fn client_round(addr: SocketAddr, payload: &[u8; 64]) {
     let mut back = [0u8; 64];
     brecv(&mut s, &mut back, after(10_000)).unwrap();
     assert_eq!(&back, payload);
+    // Through a shared reference, and through split halves.
+    bsend(&mut &s, payload, -1).unwrap();
+    brecv(&mut &s, &mut back, after(10_000)).unwrap();
+    let (mut rx, mut tx) = s.split();
+    bsend(&mut tx, payload, -1).unwrap();
+    brecv(&mut rx, &mut back, after(10_000)).unwrap();
+    assert_eq!(&back, payload);
+    let s = TcpStream::unsplit(rx, tx).unwrap();
     tcp_close(s, after(10_000)).unwrap();
 }
 
@@ -73,7 +81,7 @@ fn main() {
     }
     let n = allocs() - before;
     assert_eq!(n, 0, "{n} heap allocations in 200 rounds");
-    println!("tcp_noalloc: 200 connect/accept/bsend/brecv/close rounds, 0 allocations");
+    println!("tcp_noalloc: 200 connect/accept/bsend/brecv/split/close rounds, 0 allocations");
 
     // ENOMEM from the heap variants, without leaking a descriptor and
     // without a connection reaching the listener.

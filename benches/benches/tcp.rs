@@ -8,7 +8,10 @@
 //!   listener (the server end is closed first, so the client's ephemeral
 //!   ports never pile up in `TIME_WAIT`).
 //!
-//! Everything runs on one thread. A Go peer is not part of this binary.
+//! Everything runs on one thread. After criterion's runs, the Go peer
+//! (`benches/go/tcp.go`, goroutines with `GOMAXPROCS=1`) measures the same
+//! two things in its own process and its figures are printed beside them;
+//! without a `go` command the bench says so and skips it.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -16,7 +19,7 @@ use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 
 mod baselines;
 use baselines::{on_may, tokio_rt};
@@ -221,4 +224,32 @@ criterion_group! {
     config = config();
     targets = pingpong, connect
 }
-criterion_main!(benches);
+/// The Go peer: `go run benches/go/tcp.go`, which prints its own medians.
+fn go_peer() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/go/tcp.go");
+    match std::process::Command::new("go")
+        .args(["run", src])
+        .env("GOMAXPROCS", "1")
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            print!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+        Ok(out) => eprintln!(
+            "Go peer failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("Go peer skipped: no `go` command ({e})"),
+    }
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // Only in real benchmark runs (`cargo bench`), not in `cargo test`'s
+    // quick pass over the bench targets.
+    if std::env::args().any(|a| a == "--bench") {
+        go_peer();
+    }
+}

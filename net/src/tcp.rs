@@ -67,10 +67,10 @@ impl fmt::Debug for TcpMem {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
-/// assert_send::<dill_net::TcpStream<'static>>();
+/// assert_send::<dill::TcpStream<'static>>();
 /// ```
 pub struct TcpStream<'m> {
-    core: Stream<'m>,
+    pub(crate) core: Stream<'m>,
 }
 
 impl<'m> TcpStream<'m> {
@@ -168,18 +168,22 @@ macro_rules! stream_impls {
         impl ByteStream for $name<'_> {
             #[inline]
             fn bsendl(&mut self, bufs: &[IoSlice<'_>], deadline: i64) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.send_all_vectored(bufs, deadline)
             }
             #[inline]
             fn brecvl(&mut self, bufs: &mut [IoSliceMut<'_>], deadline: i64) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.recv_all_vectored(bufs, deadline)
             }
             #[inline]
             fn bsend(&mut self, buf: &[u8], deadline: i64) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.send_all(buf, deadline)
             }
             #[inline]
             fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.recv_all(buf, deadline)
             }
         }
@@ -190,18 +194,22 @@ macro_rules! stream_impls {
         impl ByteStream for &$name<'_> {
             #[inline]
             fn bsendl(&mut self, bufs: &[IoSlice<'_>], deadline: i64) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.send_all_vectored(bufs, deadline)
             }
             #[inline]
             fn brecvl(&mut self, bufs: &mut [IoSliceMut<'_>], deadline: i64) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.recv_all_vectored(bufs, deadline)
             }
             #[inline]
             fn bsend(&mut self, buf: &[u8], deadline: i64) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.send_all(buf, deadline)
             }
             #[inline]
             fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.recv_all(buf, deadline)
             }
         }
@@ -236,11 +244,13 @@ macro_rules! read_impls {
     ($name:ident) => {
         impl io::Read for $name<'_> {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                crate::tcp_link::poll(&self.core);
                 self.core.read_some(buf)
             }
         }
         impl io::Read for &$name<'_> {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                crate::tcp_link::poll(&self.core);
                 self.core.read_some(buf)
             }
         }
@@ -253,9 +263,11 @@ macro_rules! write_impls {
     ($name:ident) => {
         impl io::Write for $name<'_> {
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                crate::tcp_link::poll(&self.core);
                 self.core.write_some(buf)
             }
             fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.send_all(buf, -1)
             }
             fn flush(&mut self) -> io::Result<()> {
@@ -264,9 +276,11 @@ macro_rules! write_impls {
         }
         impl io::Write for &$name<'_> {
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                crate::tcp_link::poll(&self.core);
                 self.core.write_some(buf)
             }
             fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+                crate::tcp_link::poll(&self.core);
                 self.core.send_all(buf, -1)
             }
             fn flush(&mut self) -> io::Result<()> {
@@ -347,7 +361,7 @@ fn connect(addr: &SocketAddr, deadline: i64) -> io::Result<OwnedFd> {
 ///
 /// # Errors
 ///
-/// `EADDRNOTAVAIL`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EHOSTUNREACH`, `EINVAL`, `EMFILE`, `ENETDOWN`, `ENETUNREACH`, `ENFILE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+/// `EADDRNOTAVAIL`, `EAFNOSUPPORT`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EHOSTUNREACH`, `EINVAL`, `EMFILE`, `ENETDOWN`, `ENETUNREACH`, `ENFILE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/tcp_connect_mem.md")]
 pub fn tcp_connect_mem(
     addr: SocketAddr,
@@ -355,21 +369,25 @@ pub fn tcp_connect_mem(
     deadline: i64,
 ) -> io::Result<TcpStream<'_>> {
     let fd = connect(&addr, deadline)?;
-    Ok(TcpStream::in_mem(mem, fd))
+    let s = TcpStream::in_mem(mem, fd);
+    crate::tcp_link::connected(&s.core, &addr);
+    Ok(s)
 }
 
 /// Connects to `addr`.
 ///
 /// # Errors
 ///
-/// `EADDRNOTAVAIL`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EHOSTUNREACH`, `EINVAL`, `EMFILE`, `ENETDOWN`, `ENETUNREACH`, `ENFILE`, `ENOMEM`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+/// `EADDRNOTAVAIL`, `EAFNOSUPPORT`, `ECANCELED`, `ECONNREFUSED`, `ECONNRESET`, `EHOSTUNREACH`, `EINVAL`, `EMFILE`, `ENETDOWN`, `ENETUNREACH`, `ENFILE`, `ENOMEM`, `ETIMEDOUT`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/tcp_connect.md")]
 pub fn tcp_connect(addr: SocketAddr, deadline: i64) -> io::Result<TcpStream<'static>> {
     check_deadline(deadline)?;
     check_cancelled()?;
     let slot = HeapSlot::new(StreamMem::new())?;
     let fd = connect(&addr, deadline)?;
-    Ok(TcpStream::in_slot(slot, fd))
+    let s = TcpStream::in_slot(slot, fd);
+    crate::tcp_link::connected(&s.core, &addr);
+    Ok(s)
 }
 
 /// Half-closes `s`: no more data will be sent.

@@ -45,7 +45,7 @@ impl fmt::Debug for TcpListenerMem {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
-/// assert_send::<dill_net::TcpListener<'static>>();
+/// assert_send::<dill::TcpListener<'static>>();
 /// ```
 pub struct TcpListener<'m> {
     core: Listener<'m>,
@@ -145,7 +145,7 @@ fn listen(addr: &SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
 ///
 /// # Errors
 ///
-/// `EACCES`, `EADDRINUSE`, `EADDRNOTAVAIL`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`: see ERRORS below for when each occurs.
+/// `EACCES`, `EADDRINUSE`, `EADDRNOTAVAIL`, `EAFNOSUPPORT`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/tcp_listen_mem.md")]
 pub fn tcp_listen_mem(
     addr: SocketAddr,
@@ -162,7 +162,7 @@ pub fn tcp_listen_mem(
 ///
 /// # Errors
 ///
-/// `EACCES`, `EADDRINUSE`, `EADDRNOTAVAIL`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`, `ENOMEM`: see ERRORS below for when each occurs.
+/// `EACCES`, `EADDRINUSE`, `EADDRNOTAVAIL`, `EAFNOSUPPORT`, `ECANCELED`, `EINVAL`, `EMFILE`, `ENFILE`, `ENOMEM`: see ERRORS below for when each occurs.
 #[doc = include_str!("../../docs/tcp_listen.md")]
 pub fn tcp_listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener<'static>> {
     check_cancelled()?;
@@ -197,7 +197,9 @@ pub fn tcp_accept_mem<'m>(
     deadline: i64,
 ) -> io::Result<(TcpStream<'m>, SocketAddr)> {
     let (fd, addr) = accept(l, deadline)?;
-    Ok((TcpStream::in_mem(mem, fd), addr))
+    let s = TcpStream::in_mem(mem, fd);
+    crate::tcp_link::accepted(&s.core, &addr);
+    Ok((s, addr))
 }
 
 /// Accepts a connection from `l`.
@@ -214,7 +216,9 @@ pub fn tcp_accept(
     check_cancelled()?;
     let slot = HeapSlot::new(StreamMem::new())?;
     let (fd, addr) = accept(l, deadline)?;
-    Ok((TcpStream::in_slot(slot, fd), addr))
+    let s = TcpStream::in_slot(slot, fd);
+    crate::tcp_link::accepted(&s.core, &addr);
+    Ok((s, addr))
 }
 
 /// Checks that `fd` is a listening TCP socket and makes it non-blocking.

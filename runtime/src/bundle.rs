@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use crate::coroutine::finish;
 use crate::error::{errno, wait_result};
 use crate::sched::{self, s, wait, BundleState, Yld};
-use crate::stack::DEFAULT_STACK_SIZE;
+use crate::stack::default_stack_size;
 use crate::time;
 
 /// A set of coroutines with one owner (libdill's bundle).
@@ -64,7 +64,7 @@ impl Bundle {
     /// * `ENOMEM`: no stack could be had.
     #[doc = include_str!("../../docs/bundle_go.md")]
     pub fn go<F: FnOnce() + 'static>(&self, f: F) -> io::Result<()> {
-        self.go_with_stack_size(DEFAULT_STACK_SIZE, f)
+        self.go_with_stack_size(default_stack_size(), f)
     }
 
     /// Like [`Bundle::go`] with a stack of `stack_size` bytes.
@@ -138,8 +138,12 @@ impl Bundle {
     }
 }
 
-impl Drop for Bundle {
-    fn drop(&mut self) {
+impl Bundle {
+    /// Cancels every member and waits until each has returned. If that is
+    /// impossible (we are a member, or the thread is unwinding and must not
+    /// switch stacks) the members are detached and free themselves; then
+    /// `false` is returned.
+    pub(crate) fn cancel_and_wait(&self) -> bool {
         let cur = {
             // SAFETY: no switch inside this block.
             let s = unsafe { s() };
@@ -148,6 +152,9 @@ impl Drop for Bundle {
                 let m = s.bundles[self.id].members[i];
                 s.cancel(m);
             }
+            if s.bundles[self.id].members.is_empty() {
+                return true;
+            }
             let own_member = s.tasks[cur].bundle == self.id;
             if own_member || std::thread::panicking() {
                 // Cannot wait for ourselves, and must not switch stacks while
@@ -155,8 +162,7 @@ impl Drop for Bundle {
                 for m in std::mem::take(&mut s.bundles[self.id].members) {
                     s.tasks[m].bundle = sched::NONE;
                 }
-                s.bundles.remove(self.id);
-                return;
+                return false;
             }
             cur
         };
@@ -167,7 +173,15 @@ impl Drop for Bundle {
             wait(-1, false);
             self.withdraw(cur);
         }
+        true
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        self.cancel_and_wait();
         // SAFETY: no switch while the reference lives.
         unsafe { s() }.bundles.remove(self.id);
+        sched::release_if_orphaned();
     }
 }

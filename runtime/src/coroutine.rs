@@ -9,7 +9,7 @@ use std::thread;
 
 use crate::error::{errno, wait_result};
 use crate::sched::{self, s, wait, Yld, NONE, ZOMBIE_DROP, ZOMBIE_TAKEN};
-use crate::stack::DEFAULT_STACK_SIZE;
+use crate::stack::default_stack_size;
 use crate::time;
 
 /// `!Send`, `!Sync`, and covariant in `T` without owning a `T`.
@@ -50,15 +50,17 @@ impl<T> std::fmt::Debug for Coroutine<T> {
     }
 }
 
-/// Launches `f` as a new coroutine on a stack of [`DEFAULT_STACK_SIZE`]
-/// bytes and returns its handle.
+/// Launches `f` as a new coroutine on a stack of
+/// [`default_stack_size`](crate::default_stack_size) bytes
+/// ([`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE) unless changed) and
+/// returns its handle.
 #[doc = include_str!("../../docs/go.md")]
 pub fn go<F, T>(f: F) -> io::Result<Coroutine<T>>
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    go_with_stack_size(DEFAULT_STACK_SIZE, f)
+    go_with_stack_size(default_stack_size(), f)
 }
 
 /// Like [`go`], with a stack of `stack_size` bytes (rounded up to whole
@@ -67,8 +69,10 @@ where
 /// # Errors
 ///
 /// * `ECANCELED`: the calling coroutine is being cancelled.
-/// * `ENOMEM`: no stack could be had (out of memory, `vm.max_map_count`
-///   exhausted, or `stack_size` above [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE)).
+/// * `ENOMEM`: no stack could be had without eating into the headroom kept
+///   for the rest of the process (address space under `RLIMIT_AS`,
+///   `vm.max_map_count`), or `stack_size` above
+///   [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE).
 pub fn go_with_stack_size<F, T>(stack_size: usize, f: F) -> io::Result<Coroutine<T>>
 where
     F: FnOnce() -> T + 'static,
@@ -188,9 +192,22 @@ fn reclaim<T>(id: usize, cancel: bool) -> Option<thread::Result<T>> {
             t.out = &mut out as *mut Option<thread::Result<T>> as *mut ();
         }
     }
-    // SAFETY: no switch while the reference lives.
-    while !unsafe { s() }.tasks[id].finished {
-        wait(-1, false);
+    loop {
+        let run_now = {
+            // SAFETY: no switch inside this block.
+            let s = unsafe { s() };
+            if s.tasks[id].finished {
+                break;
+            }
+            s.take_ready(id)
+        };
+        if run_now {
+            // Woken and queued: run it now rather than after the rest of the
+            // queue (see `Sched::take_ready`).
+            sched::resume(id, sched::RESUME);
+        } else {
+            wait(-1, false);
+        }
     }
     let zombie = {
         // SAFETY: no switch inside this block.
@@ -241,6 +258,12 @@ impl<T> Coroutine<T> {
     /// Re-raises the coroutine's panic, if it panicked.
     #[doc = include_str!("../../docs/join.md")]
     pub fn join(self, deadline: i64) -> io::Result<T> {
+        let r = self.join_inner(deadline);
+        sched::release_if_orphaned();
+        r
+    }
+
+    fn join_inner(self, deadline: i64) -> io::Result<T> {
         let this = ManuallyDrop::new(self);
         let id = this.id;
         if let Err(e) = time::check(deadline) {
@@ -326,6 +349,7 @@ impl<T> Drop for Coroutine<T> {
             }
         }
         drop_contained(reclaim::<T>(id, true));
+        sched::release_if_orphaned();
     }
 }
 

@@ -44,6 +44,8 @@ pub mod errno {
         EMFILE, EMSGSIZE, ENAMETOOLONG, ENETUNREACH, ENFILE, ENOBUFS, ENOENT, ENOMEM, ENOTCONN,
         ENOTDIR, ENOTSOCK, ENOTSUP, EPIPE, EPROTO, ETIMEDOUT,
     };
+    // `ipaddr_local`: no interface of that name.
+    pub use libc::ENODEV;
 
     /// Whether `err` carries the errno `code`: `is_errno(&e, ECANCELED)`.
     pub fn is_errno(err: &std::io::Error, code: i32) -> bool {

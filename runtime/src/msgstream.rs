@@ -52,8 +52,8 @@ pub trait MsgStream {
 ///
 /// # Errors
 ///
-/// As the message socket documents; typically `ECANCELED`, `ECONNRESET`,
-/// `EINVAL`, `EMSGSIZE`, `EPIPE`, `ETIMEDOUT`.
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EMSGSIZE`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+#[doc = include_str!("../../docs/msend.md")]
 pub fn msend<S: MsgStream + ?Sized>(s: &mut S, buf: &[u8], deadline: i64) -> io::Result<()> {
     s.msend(buf, deadline)
 }
@@ -62,8 +62,8 @@ pub fn msend<S: MsgStream + ?Sized>(s: &mut S, buf: &[u8], deadline: i64) -> io:
 ///
 /// # Errors
 ///
-/// As the message socket documents; typically `ECANCELED`, `ECONNRESET`,
-/// `EINVAL`, `EMSGSIZE`, `EPIPE`, `ETIMEDOUT`.
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EMSGSIZE`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+#[doc = include_str!("../../docs/mrecv.md")]
 pub fn mrecv<S: MsgStream + ?Sized>(s: &mut S, buf: &mut [u8], deadline: i64) -> io::Result<usize> {
     s.mrecv(buf, deadline)
 }
@@ -72,7 +72,8 @@ pub fn mrecv<S: MsgStream + ?Sized>(s: &mut S, buf: &mut [u8], deadline: i64) ->
 ///
 /// # Errors
 ///
-/// As [`msend`].
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EMSGSIZE`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+#[doc = include_str!("../../docs/msendl.md")]
 pub fn msendl<S: MsgStream + ?Sized>(
     s: &mut S,
     bufs: &[IoSlice<'_>],
@@ -86,7 +87,8 @@ pub fn msendl<S: MsgStream + ?Sized>(
 ///
 /// # Errors
 ///
-/// As [`mrecv`].
+/// `ECANCELED`, `ECONNRESET`, `EINVAL`, `EMSGSIZE`, `EPIPE`, `ETIMEDOUT`: see ERRORS below for when each occurs.
+#[doc = include_str!("../../docs/mrecvl.md")]
 pub fn mrecvl<S: MsgStream + ?Sized>(
     s: &mut S,
     bufs: &mut [IoSliceMut<'_>],

@@ -3,12 +3,21 @@
 //! `VecDeque` would do, but this queue sits on the path of every switch and
 //! the mask arithmetic halves its cost.
 
+/// An entry withdrawn with [`Ring::withdraw`]: skipped by `pop_front`.
+const TOMBSTONE: usize = usize::MAX;
+
 /// FIFO of task ids.
+///
+/// Positions are absolute (they count every push since creation), so the
+/// position returned by `push_back` names one entry for good: after the
+/// entry is popped, the position is below `head` and no longer valid.
 #[derive(Debug)]
 pub(crate) struct Ring {
     buf: Box<[usize]>,
+    /// Absolute position of the oldest entry.
     head: usize,
-    len: usize,
+    /// Absolute position the next push gets.
+    tail: usize,
 }
 
 impl Ring {
@@ -18,48 +27,68 @@ impl Ring {
         Ring {
             buf: vec![0; cap.next_power_of_two().max(2)].into_boxed_slice(),
             head: 0,
-            len: 0,
+            tail: 0,
         }
     }
 
-    /// Number of queued ids.
+    /// Number of queued ids (withdrawn entries included until popped).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.tail - self.head
     }
 
-    /// Appends `id`.
+    /// Appends `id`; returns its position.
     #[inline(always)]
-    pub(crate) fn push_back(&mut self, id: usize) {
-        if self.len == self.buf.len() {
+    pub(crate) fn push_back(&mut self, id: usize) -> usize {
+        if self.tail - self.head == self.buf.len() {
             self.grow();
         }
         let mask = self.buf.len() - 1;
-        self.buf[(self.head + self.len) & mask] = id;
-        self.len += 1;
+        let pos = self.tail;
+        self.buf[pos & mask] = id;
+        self.tail = pos + 1;
+        pos
     }
 
-    /// Removes the oldest id.
+    /// Removes the oldest id, skipping withdrawn entries.
     #[inline(always)]
     pub(crate) fn pop_front(&mut self) -> Option<usize> {
-        if self.len == 0 {
-            return None;
+        let mask = self.buf.len() - 1;
+        while self.head != self.tail {
+            let id = self.buf[self.head & mask];
+            self.head += 1;
+            if id != TOMBSTONE {
+                return Some(id);
+            }
         }
-        let id = self.buf[self.head];
-        self.head = (self.head + 1) & (self.buf.len() - 1);
-        self.len -= 1;
-        Some(id)
+        None
+    }
+
+    /// If the entry pushed at `pos` is still queued and holds `id`,
+    /// withdraws it (it will be skipped) and returns true.
+    #[inline]
+    pub(crate) fn withdraw(&mut self, pos: usize, id: usize) -> bool {
+        if pos < self.head || pos >= self.tail {
+            return false;
+        }
+        let mask = self.buf.len() - 1;
+        let slot = &mut self.buf[pos & mask];
+        if *slot != id {
+            return false;
+        }
+        *slot = TOMBSTONE;
+        true
     }
 
     #[cold]
     fn grow(&mut self) {
         let old = self.buf.len();
         let mut buf = vec![0; old * 2].into_boxed_slice();
-        for (i, slot) in buf.iter_mut().take(self.len).enumerate() {
-            *slot = self.buf[(self.head + i) & (old - 1)];
+        let mask = buf.len() - 1;
+        for pos in self.head..self.tail {
+            buf[pos & mask] = self.buf[pos & (old - 1)];
         }
         self.buf = buf;
-        self.head = 0;
     }
 }
 
@@ -89,5 +118,22 @@ mod tests {
             assert_eq!(r.pop_front(), Some(x));
         }
         assert_eq!(r.pop_front(), None);
+    }
+
+    #[test]
+    fn withdrawn_entries_are_skipped_and_positions_stay_valid_across_growth() {
+        let mut r = Ring::with_capacity(2);
+        let pos: Vec<usize> = (0..10).map(|i| r.push_back(i)).collect();
+        assert!(r.withdraw(pos[3], 3));
+        assert!(!r.withdraw(pos[3], 3), "withdrawn twice");
+        assert!(!r.withdraw(pos[4], 5), "wrong id");
+        assert_eq!(r.pop_front(), Some(0));
+        assert!(!r.withdraw(pos[0], 0), "already popped");
+        for _ in 0..100 {
+            r.push_back(99);
+        }
+        assert!(r.withdraw(pos[9], 9));
+        let rest: Vec<usize> = std::iter::from_fn(|| r.pop_front()).take(8).collect();
+        assert_eq!(rest, vec![1, 2, 4, 5, 6, 7, 8, 99]);
     }
 }

@@ -17,11 +17,13 @@
 
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
 use crate::reactor::Reactor;
+use crate::remote::{Remote, RemoteLocal, Waiter};
 use crate::ring::Ring;
 use crate::stack::{self, CoSlot, StackPool};
 use crate::time::now;
@@ -92,6 +94,12 @@ pub(crate) struct Task {
     pub(crate) bundle: usize,
     /// Position in the bundle's member list.
     pub(crate) bundle_pos: usize,
+    /// Ready-queue position of the task's last wake-up (valid while the
+    /// entry is queued, see [`Sched::take_ready`]).
+    pub(crate) queued_at: usize,
+    /// While blocked on a shared channel: the wait's claim, which every
+    /// trigger must win first (see `remote.rs`); null otherwise.
+    pub(crate) claim: *const Waiter,
 }
 
 impl Task {
@@ -114,6 +122,8 @@ impl Task {
             has_value: false,
             bundle,
             bundle_pos: NONE,
+            queued_at: NONE,
+            claim: ptr::null(),
         }
     }
 }
@@ -155,8 +165,14 @@ pub(crate) struct Sched {
     pub(crate) reactor: Reactor,
     pub(crate) stacks: StackPool,
     pub(crate) bundles: Slab<BundleState>,
+    /// Cross-thread wake-ups, set up when a task first blocks on a shared
+    /// channel.
+    pub(crate) remote: Option<RemoteLocal>,
     ticks: u32,
     last_poll: i64,
+    /// The thread-local owner has run its destructor while handles were
+    /// still alive: the last handle to go frees the scheduler.
+    orphaned: bool,
     _altstack: stack::AltStack,
 }
 
@@ -178,6 +194,17 @@ thread_local! {
 /// Frees the thread's scheduler when the thread exits.
 struct SchedOwner;
 
+/// Schedulers alive in the process (a diagnostic for leak tests).
+static LIVE_SCHEDULERS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many thread schedulers exist in the process: created on a thread's
+/// first use of dill, freed when the thread exits (or, when handles kept in
+/// thread-locals outlive the scheduler's owner, when the last one goes).
+#[doc(hidden)]
+pub fn live_schedulers() -> usize {
+    LIVE_SCHEDULERS.load(Ordering::Relaxed)
+}
+
 impl Drop for SchedOwner {
     fn drop(&mut self) {
         let p = SCHED.with(|c| c.get());
@@ -185,11 +212,14 @@ impl Drop for SchedOwner {
             return;
         }
         // SAFETY: `p` is the live scheduler; nothing runs during this check.
-        if unsafe { &*p }.in_use() {
+        let sched = unsafe { &mut *p };
+        if sched.in_use() {
             // Handles still exist: leaked, or kept in thread-locals whose
             // destructors run after this one (they run in reverse order of
             // registration). Their drops need this scheduler to cancel and
-            // wait, so it stays in place and is leaked with the thread.
+            // wait, so it stays in place; the last of them frees it
+            // (`release_if_orphaned`).
+            sched.orphaned = true;
             return;
         }
         SCHED.with(|c| c.set(ptr::null_mut()));
@@ -199,18 +229,42 @@ impl Drop for SchedOwner {
     }
 }
 
+/// Frees the scheduler if its owner (the thread-local destructor) has
+/// already run and the last handle has just gone. Called at the end of
+/// handle drops, with no reference to the scheduler alive.
+#[inline]
+pub(crate) fn release_if_orphaned() {
+    let p = SCHED.with(|c| c.get());
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` is the live scheduler; no reference to it is held by the
+    // caller (see above) and nothing runs during this check.
+    let sched = unsafe { &*p };
+    if !sched.orphaned || sched.in_use() || sched.current != ROOT {
+        return;
+    }
+    release_orphan(p);
+}
+
+#[cold]
+fn release_orphan(p: *mut Sched) {
+    SCHED.with(|c| c.set(ptr::null_mut()));
+    // SAFETY: the owner has given the scheduler up (`orphaned`), no handle
+    // refers to it any more and the thread-local no longer does either.
+    drop(unsafe { Box::from_raw(p) });
+}
+
 impl Drop for Sched {
     fn drop(&mut self) {
         // Coroutines still alive here belong to leaked handles. Unwinding
         // them now could run user code during thread teardown, so their
-        // stacks are leaked instead.
+        // stacks are left as they are: the stack pool sees them in use and
+        // keeps its regions mapped.
         for (_, t) in self.tasks.iter_mut() {
-            if let Some(slot) = t.co.take() {
-                // SAFETY: the slot is owned by this task and nothing runs.
-                let slot = unsafe { Box::from_raw(slot.as_ptr()) };
-                std::mem::forget(slot);
-            }
+            t.co = None;
         }
+        LIVE_SCHEDULERS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -228,11 +282,14 @@ fn init() -> *mut Sched {
         reactor: Reactor::new(),
         stacks: StackPool::default(),
         bundles: Slab::new(),
+        remote: None,
         ticks: 0,
         last_poll: now(),
+        orphaned: false,
         _altstack: stack::AltStack::ensure(),
     });
     let p = Box::into_raw(s);
+    LIVE_SCHEDULERS.fetch_add(1, Ordering::Relaxed);
     SCHED.with(|c| c.set(p));
     // Registers the destructor. If the thread is already tearing down its
     // thread-locals this fails and the scheduler is leaked, which is safe.
@@ -251,6 +308,22 @@ pub(crate) fn sched() -> *mut Sched {
         init()
     } else {
         p
+    }
+}
+
+/// The calling thread's [`Remote`], or null if it has none (or no
+/// scheduler). Creates nothing.
+#[inline]
+pub(crate) fn current_remote() -> *const Remote {
+    let p = SCHED.with(|c| c.get());
+    if p.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: the scheduler is valid for the thread's lifetime; the
+    // reference ends at once.
+    match unsafe { &(*p).remote } {
+        Some(rl) => std::sync::Arc::as_ptr(&rl.remote),
+        None => ptr::null(),
     }
 }
 
@@ -281,10 +354,59 @@ impl Sched {
         if !t.waiting {
             return false;
         }
+        // SAFETY: a published claim lives on the waiting task's stack.
+        if !t.claim.is_null() && !unsafe { (*t.claim).claim(res) } {
+            // Another thread completed the wait; its hand-off readies it.
+            return false;
+        }
         t.waiting = false;
         t.result = res;
-        self.ready.push_back(id);
+        t.queued_at = self.ready.push_back(id);
         true
+    }
+
+    /// If `id` has been woken and waits in the ready queue, takes it out so
+    /// that the caller can resume it at once ([`resume`]). Used by a task
+    /// that is about to wait for `id` to finish: running it directly lets it
+    /// return (and its stack be reused) right away instead of after every
+    /// task queued before it, which keeps fan-in trees (skynet) from
+    /// holding all their stacks at once.
+    #[inline]
+    pub(crate) fn take_ready(&mut self, id: usize) -> bool {
+        let pos = self.tasks[id].queued_at;
+        pos != NONE && self.ready.withdraw(pos, id)
+    }
+
+    /// The current thread's cross-thread wake-up state, created (with its
+    /// doorbell registered in the reactor) on first use.
+    pub(crate) fn remote(&mut self) -> std::io::Result<&RemoteLocal> {
+        if self.remote.is_none() {
+            let r = Remote::new()?;
+            self.reactor
+                .register(r.fd(), crate::reactor::Dir::In, NONE)?;
+            self.remote = Some(RemoteLocal {
+                remote: std::sync::Arc::new(r),
+                waits: Cell::new(0),
+            });
+        }
+        Ok(self.remote.as_ref().expect("just set"))
+    }
+
+    /// Makes ready the tasks whose waits other threads completed.
+    #[inline]
+    fn drain_remote(&mut self) {
+        let Some(rl) = &self.remote else { return };
+        if !rl.remote.has_pending() {
+            return;
+        }
+        let (tasks, ready) = (&mut self.tasks, &mut self.ready);
+        rl.remote.take(|id, res| {
+            let t = &mut tasks[id];
+            debug_assert!(t.waiting);
+            t.waiting = false;
+            t.result = res;
+            t.queued_at = ready.push_back(id);
+        });
     }
 
     /// Marks `id` cancelled and ends its current wait if that wait allows it.
@@ -316,7 +438,27 @@ impl Sched {
         } else {
             0
         };
-        let n = self.reactor.wait(timeout);
+        // With waits handed over by other threads pending, there is work
+        // already: the reactor is not asked now (that would be a system
+        // call per cross-thread hand-over); the fairness poll in the loop
+        // still asks it at least once a millisecond.
+        let (sleep, ask) = match &self.remote {
+            Some(rl) if timeout != 0 => {
+                let sleep = rl.remote.prepare_sleep(rl.waits.get() > 0);
+                (sleep, sleep)
+            }
+            _ => (timeout != 0, true),
+        };
+        let n = if ask {
+            self.reactor.wait(if sleep { timeout } else { 0 })
+        } else {
+            0
+        };
+        if sleep {
+            if let Some(rl) = &self.remote {
+                rl.remote.after_sleep();
+            }
+        }
         for i in 0..n {
             let (fd, readable, writable) = self.reactor.event(i);
             let (r, w) = self.reactor.waiters(fd);
@@ -331,7 +473,10 @@ impl Sched {
         while let Some(id) = self.timers.pop_expired(t, &mut TaskPos(&mut self.tasks)) {
             self.trigger(id, -libc::ETIMEDOUT);
         }
-        self.last_poll = t;
+        self.drain_remote();
+        if ask {
+            self.last_poll = t;
+        }
     }
 
     /// Called when a coroutine's function has completed: recycles its stack
@@ -441,6 +586,9 @@ fn run_loop() {
             // SAFETY: no switch inside this block.
             let s = unsafe { s() };
             s.ticks += 1;
+            if s.remote.is_some() {
+                s.drain_remote();
+            }
             if s.ticks >= FAIRNESS_TICKS {
                 s.ticks = 0;
                 if now() > s.last_poll {
@@ -450,6 +598,9 @@ fn run_loop() {
             match s.ready.pop_front() {
                 Some(id) => Some(id),
                 None => {
+                    // Nothing to run: a good time to give idle stacks'
+                    // memory back.
+                    s.stacks.trim_idle();
                     s.poll(true);
                     None
                 }

@@ -1,25 +1,73 @@
-//! Coroutine stacks: guard-paged, pooled for reuse, and a fault handler that
+//! Coroutine stacks: carved from large reserved regions, guard-paged,
+//! reused LIFO, given back to the kernel when idle, and a fault handler that
 //! names a coroutine stack overflow instead of dying with a bare SIGSEGV.
 //!
-//! Every stack is an `mmap` with a `PROT_NONE` guard page below it
-//! (corosensei's `DefaultStack`). A fresh stack costs an `mmap` and an
-//! `mprotect` (microseconds); a pooled one costs a pointer pop. When the
-//! kernel refuses a new mapping (out of memory, or `vm.max_map_count`
-//! exhausted: each stack takes two mappings), `go` fails with `ENOMEM`.
+//! # Layout
+//!
+//! Each thread's [`StackPool`] reserves regions of address space with one
+//! `mmap(MAP_NORESERVE)` each (no memory and no commit charge until touched;
+//! transparent huge pages off, so a touched stack costs a page, not 2 MiB).
+//! A region is an array of slots of one size class:
+//!
+//! ```text
+//! | guard | stack ............................ CoSlot | guard | stack ...
+//!   lo      lo + page                     hi - header   hi = next slot's lo
+//! ```
+//!
+//! The guard page is installed with `madvise(MADV_GUARD_INSTALL)` (Linux
+//! 6.13 and later): a marker in the page table, so a region stays a single
+//! mapping however many stacks it holds. Where the kernel refuses it
+//! (detected once per process) the guard is an `mprotect(PROT_NONE)` page,
+//! which splits the mapping: two mappings per stack, as before regions.
+//! The slot's bookkeeping ([`CoSlot`], the corosensei coroutine object) sits
+//! at the top of the stack itself, in the page the coroutine touches first,
+//! so a stack costs no heap allocation.
+//!
+//! # Reuse and return
+//!
+//! Freed stacks go on a per-class LIFO list, so the most recently used (hot
+//! in cache and in RAM) come back first. The list keeps at most
+//! [`stack_cache`] idle stacks with their memory; the rest (the coldest,
+//! at the bottom of the list) are released with `MADV_DONTNEED`, sorted so
+//! that neighbouring slots share one call, when the thread next has nothing
+//! to run (`trim_idle`, called by the scheduler before it blocks), or at
+//! once when more than 16 times the cache are idle with memory, so that a
+//! thread that is never idle does not hoard memory. Their address space
+//! stays reserved (and guarded) for reuse; a released stack that is reused
+//! faults in fresh zero pages. `MADV_FREE` was measured too: a little
+//! cheaper to issue, but the pages stay in RSS until the kernel is under
+//! memory pressure, which is not "RSS falls after a burst".
+//!
+//! Guards are installed 64 slots at a time with one
+//! `process_madvise(PIDFD_SELF_PROCESS, ..)` (Linux 6.15), about half the
+//! cost per guard of a `madvise` each; where that call is refused, one
+//! `madvise` per slot.
+//!
+//! # Headroom
+//!
+//! Before a region is reserved, the pool checks that the process keeps
+//! headroom: with a finite `RLIMIT_AS`, `max(64 MiB, limit / 8)` of address
+//! space must remain; the process's mapping count must stay
+//! `max(1024, vm.max_map_count / 16)` below the limit. When a stack cannot
+//! be had within that, `go` fails with `ENOMEM` while `malloc`, `std` (a
+//! panic's backtrace included) and the scheduler keep working.
 
 use std::cell::Cell;
 use std::io;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
 
-use corosensei::stack::{DefaultStack, Stack};
+use corosensei::stack::valgrind::ValgrindStackRegistration;
+use corosensei::stack::{Stack, StackPointer};
 use corosensei::{Coroutine, CoroutineResult};
 
 use crate::error::errno;
 use crate::sched::Yld;
 
-/// Default stack size of a coroutine: 256 KiB (as libdill), plus a guard page.
+/// Default stack size of a coroutine: 256 KiB (as libdill), plus a guard
+/// page. The process-wide default can be changed with
+/// [`set_default_stack_size`].
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// Smallest stack size accepted; smaller requests are rounded up.
@@ -28,19 +76,125 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// Largest stack size accepted (1 GiB); larger requests fail with `ENOMEM`.
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 
-/// How many idle stacks the pool keeps per thread.
-const POOL_LIMIT: usize = 256;
+/// `MADV_GUARD_INSTALL` from the kernel's uapi `asm-generic/mman-common.h`
+/// (Linux 6.13; the same value on every architecture). `libc` may lack it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MADV_GUARD_INSTALL: libc::c_int = 102;
 
-type CoObj = Coroutine<usize, (), (), DefaultStack>;
+/// Idle stacks that keep their memory, per size class and thread, unless
+/// `DILL_STACK_CACHE` says otherwise.
+const DEFAULT_STACK_CACHE: usize = 1024;
 
-/// A stack and, while it runs one, the coroutine on it. Boxed so that its
-/// address is stable while the coroutine runs.
+/// Idle stacks past the cache released at once, at least, when trimming
+/// cannot wait for the thread to be idle.
+const TRIM_BATCH: usize = 64;
+
+/// Past `IDLE_TRIM_FACTOR` times the cache, idle stacks are released at
+/// once instead of when the thread is next idle.
+const IDLE_TRIM_FACTOR: usize = 16;
+
+/// Slots in a class's first region; each further region doubles, up to
+/// [`REGION_MAX_BYTES`].
+const FIRST_REGION_SLOTS: usize = 64;
+
+/// Largest region reserved at once.
+const REGION_MAX_BYTES: usize = 1 << 30;
+
+/// Bytes reserved at the top of each stack for its [`CoSlot`].
+const HEADER: usize = {
+    let n = std::mem::size_of::<CoSlot>();
+    (n + 63) & !63
+};
+
+/// The process-wide default stack size (see [`set_default_stack_size`]).
+static DEFAULT_SIZE: AtomicUsize = AtomicUsize::new(DEFAULT_STACK_SIZE);
+
+/// Bytes of address space currently reserved for stacks, all threads.
+static RESERVED: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the stack size of coroutines started without an explicit size, for
+/// every thread of the process.
+///
+/// # Errors
+///
+/// * `EINVAL`: `bytes` is below [`MIN_STACK_SIZE`] or above
+///   [`MAX_STACK_SIZE`].
+#[doc = include_str!("../../docs/set_default_stack_size.md")]
+pub fn set_default_stack_size(bytes: usize) -> io::Result<()> {
+    if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&bytes) {
+        return Err(errno(libc::EINVAL));
+    }
+    DEFAULT_SIZE.store(bytes, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The stack size of coroutines started without an explicit size.
+#[doc = include_str!("../../docs/default_stack_size.md")]
+pub fn default_stack_size() -> usize {
+    DEFAULT_SIZE.load(Ordering::Relaxed)
+}
+
+/// Bytes of address space reserved for coroutine stacks by all threads (a
+/// diagnostic: tests use it to see regions being given back).
+#[doc(hidden)]
+pub fn reserved_stack_bytes() -> usize {
+    RESERVED.load(Ordering::Relaxed)
+}
+
+/// How many idle stacks per size class and thread keep their memory:
+/// `DILL_STACK_CACHE` from the environment (read once), else 1024.
+pub(crate) fn stack_cache() -> usize {
+    static CACHE: AtomicUsize = AtomicUsize::new(usize::MAX);
+    let c = CACHE.load(Ordering::Relaxed);
+    if c != usize::MAX {
+        return c;
+    }
+    let c = std::env::var("DILL_STACK_CACHE")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(DEFAULT_STACK_CACHE)
+        .min(usize::MAX - 1);
+    CACHE.store(c, Ordering::Relaxed);
+    c
+}
+
+/// A stack carved from a region: `[limit, base)`, the guard page at the
+/// bottom.
+#[derive(Debug)]
+pub(crate) struct RegionStack {
+    base: usize,
+    limit: usize,
+}
+
+// SAFETY: `[limit, limit + page)` is a guard page (installed by `carve`
+// before the stack is handed out and never removed while the region is
+// mapped), and `[limit + page, base)` is at least MIN_STACK_SIZE - HEADER
+// bytes of readable, writable memory, `base` aligned to 64.
+unsafe impl Stack for RegionStack {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.base).expect("null stack base")
+    }
+
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.limit).expect("null stack limit")
+    }
+}
+
+type CoObj = Coroutine<usize, (), (), RegionStack>;
+
+/// A stack and, while it runs one, the coroutine on it. Lives at the top of
+/// its own stack's memory, so its address is stable while the coroutine
+/// runs.
 pub(crate) struct CoSlot {
     co: Option<CoObj>,
-    stack: Option<DefaultStack>,
+    /// Usable size, as requested (page-rounded).
     size: usize,
     /// The guard page: `[guard.0, guard.1)`.
     guard: (usize, usize),
+    /// Size class in the owning pool.
+    class: usize,
 }
 
 impl std::fmt::Debug for CoSlot {
@@ -55,7 +209,10 @@ impl std::fmt::Debug for CoSlot {
 impl CoSlot {
     /// Puts a new coroutine running `body` on this slot's stack.
     pub(crate) fn start(&mut self, body: impl FnOnce(&Yld, usize) + 'static) {
-        let stack = self.stack.take().expect("stack slot without a stack");
+        let stack = RegionStack {
+            base: self as *mut CoSlot as usize,
+            limit: self.guard.0,
+        };
         self.co = Some(Coroutine::with_stack(stack, body));
     }
 
@@ -94,92 +251,477 @@ pub(crate) fn normalize(size: usize) -> io::Result<usize> {
     Ok(size.max(MIN_STACK_SIZE).div_ceil(page) * page)
 }
 
-/// Idle stacks, by size (the default size has a list of its own).
+/// How guard pages are made, decided once per process.
+const GUARD_UNKNOWN: u8 = 0;
+const GUARD_MADVISE: u8 = 1;
+const GUARD_MPROTECT: u8 = 2;
+
+/// Whether this kernel supports `MADV_GUARD_INSTALL` (probed once on a
+/// scratch mapping). `DILL_STACK_GUARD=mprotect` forces the fallback, so
+/// that it can be tested on new kernels too.
+fn guard_mode() -> u8 {
+    static MODE: AtomicU8 = AtomicU8::new(GUARD_UNKNOWN);
+    let m = MODE.load(Ordering::Relaxed);
+    if m != GUARD_UNKNOWN {
+        return m;
+    }
+    let forced = std::env::var("DILL_STACK_GUARD").ok();
+    let m = if forced.as_deref() == Some("mprotect") {
+        GUARD_MPROTECT
+    } else {
+        probe_guard_install()
+    };
+    MODE.store(m, Ordering::Relaxed);
+    m
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn probe_guard_install() -> u8 {
+    let page = page_size();
+    // SAFETY: a fresh private anonymous mapping, advised and unmapped here
+    // and nowhere else.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            2 * page,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return GUARD_MPROTECT;
+        }
+        let ok = libc::madvise(p, page, MADV_GUARD_INSTALL) == 0;
+        libc::munmap(p, 2 * page);
+        if ok {
+            GUARD_MADVISE
+        } else {
+            GUARD_MPROTECT
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn probe_guard_install() -> u8 {
+    GUARD_MPROTECT
+}
+
+/// Is the guard page installed with `MADV_GUARD_INSTALL` in this process?
+#[doc(hidden)]
+pub fn stack_guards_use_madvise() -> bool {
+    guard_mode() == GUARD_MADVISE
+}
+
+/// Reads a small `/proc` file into a string without growing beyond need.
+fn read_proc(path: &str) -> Option<String> {
+    std::fs::read_to_string(path).ok()
+}
+
+/// The kernel's `vm.max_map_count`, read once.
+fn max_map_count() -> usize {
+    static MAX: AtomicUsize = AtomicUsize::new(0);
+    let m = MAX.load(Ordering::Relaxed);
+    if m != 0 {
+        return m;
+    }
+    let m = read_proc("/proc/sys/vm/max_map_count")
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65530);
+    MAX.store(m, Ordering::Relaxed);
+    m
+}
+
+/// How many mappings the process has now (`None` if it cannot be told).
+fn map_count() -> Option<usize> {
+    read_proc("/proc/self/maps").map(|s| s.bytes().filter(|&b| b == b'\n').count())
+}
+
+/// How many more mappings may be made while keeping headroom.
+fn map_budget() -> usize {
+    let max = max_map_count();
+    let headroom = (max / 16).max(1024);
+    match map_count() {
+        Some(now) => max.saturating_sub(now + headroom),
+        None => usize::MAX,
+    }
+}
+
+/// May `len` more bytes of address space be reserved while keeping
+/// headroom under `RLIMIT_AS`?
+fn address_space_allows(len: usize) -> bool {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
+        return true;
+    }
+    let limit = lim.rlim_cur as usize;
+    let headroom = (limit / 8).max(64 << 20);
+    let used = read_proc("/proc/self/statm")
+        .and_then(|s| s.split_whitespace().next()?.parse::<usize>().ok())
+        .map(|pages| pages * page_size());
+    match used {
+        Some(used) => used
+            .checked_add(len)
+            .and_then(|n| n.checked_add(headroom))
+            .is_some_and(|n| n <= limit),
+        None => false,
+    }
+}
+
+/// One size class: the regions' slots of one stack size.
+#[derive(Debug)]
+struct Class {
+    /// Usable bytes requested (page multiple).
+    size: usize,
+    /// Slot length: guard page plus `size`.
+    slot: usize,
+    /// Idle stacks (their `lo`), LIFO: the last pushed is reused first.
+    free: Vec<usize>,
+    /// `free[..clean]` have given their memory back.
+    clean: usize,
+    /// The unused tail of the newest region: `[carve, carve_end)`.
+    carve: usize,
+    carve_end: usize,
+    /// Slots of the newest region below this address have their guard
+    /// page installed already (guards are installed in batches).
+    guarded: usize,
+    /// Slots in this class's next region.
+    next_slots: usize,
+}
+
+/// Stacks of one thread: regions, size classes, idle lists.
 #[derive(Debug, Default)]
 pub(crate) struct StackPool {
-    default: Vec<NonNull<CoSlot>>,
-    others: Vec<(usize, Vec<NonNull<CoSlot>>)>,
-    count: usize,
+    classes: Vec<Class>,
+    /// Reserved regions: `(address, length)`.
+    regions: Vec<(usize, usize)>,
+    /// Valgrind registrations of carved stacks (no-ops off valgrind).
+    valgrind: Vec<ValgrindStackRegistration>,
+    /// Stacks handed out and not yet recycled.
+    live: usize,
+    /// Guard pages that may still be `mprotect`ed before the mapping count
+    /// is checked again (fallback mode only).
+    split_budget: usize,
+    /// Scratch for trimming, kept to avoid allocating there.
+    scratch: Vec<usize>,
+    /// Some class holds more idle stacks with memory than the cache: trim
+    /// when the thread next has nothing to run.
+    trim_pending: bool,
 }
 
 impl StackPool {
-    /// A stack slot of (at least) `size` bytes: from the pool if one is idle,
-    /// else freshly mapped.
+    /// A stack slot of (at least) `size` bytes: the most recently freed one
+    /// of its class if any is idle, else one carved from a region.
     #[inline]
     pub(crate) fn get(&mut self, size: usize) -> io::Result<NonNull<CoSlot>> {
-        let size = if size == DEFAULT_STACK_SIZE {
-            size
-        } else {
-            normalize(size)?
+        let ci = match self.classes.iter().position(|c| c.size == size) {
+            Some(ci) => ci,
+            None => self.class_for(size)?,
         };
-        let list = if size == DEFAULT_STACK_SIZE {
-            Some(&mut self.default)
-        } else {
-            self.others
-                .iter_mut()
-                .find(|(s, _)| *s == size)
-                .map(|(_, l)| l)
+        let c = &mut self.classes[ci];
+        let lo = match c.free.pop() {
+            Some(lo) => {
+                c.clean = c.clean.min(c.free.len());
+                lo
+            }
+            None => self.carve(ci)?,
         };
-        if let Some(slot) = list.and_then(Vec::pop) {
-            self.count -= 1;
-            return Ok(slot);
-        }
-        self.map(size)
+        let c = &self.classes[ci];
+        let page = page_size();
+        let top = lo + c.slot - HEADER;
+        let slot = top as *mut CoSlot;
+        // SAFETY: `[top, top + HEADER)` is the writable top of an idle
+        // stack this pool owns; no coroutine runs on it. Whatever bytes
+        // were there (an old slot, or zeros after MADV_DONTNEED) are
+        // overwritten without being read.
+        unsafe {
+            slot.write(CoSlot {
+                co: None,
+                size: c.size,
+                guard: (lo, lo + page),
+                class: ci,
+            })
+        };
+        self.live += 1;
+        // SAFETY: `top` is non-null (inside a mapping).
+        Ok(unsafe { NonNull::new_unchecked(slot) })
     }
 
-    /// Maps a fresh stack.
+    /// Finds or creates the class of `size`.
     #[cold]
-    fn map(&mut self, size: usize) -> io::Result<NonNull<CoSlot>> {
-        let stack = DefaultStack::new(size)?;
-        let lo = stack.limit().get();
-        let slot = Box::new(CoSlot {
-            co: None,
-            stack: Some(stack),
+    fn class_for(&mut self, size: usize) -> io::Result<usize> {
+        let size = normalize(size)?;
+        if let Some(ci) = self.classes.iter().position(|c| c.size == size) {
+            return Ok(ci);
+        }
+        let slot = size + page_size();
+        self.classes.push(Class {
             size,
-            guard: (lo, lo + page_size()),
+            slot,
+            free: Vec::new(),
+            clean: 0,
+            carve: 0,
+            carve_end: 0,
+            guarded: 0,
+            next_slots: FIRST_REGION_SLOTS.min((REGION_MAX_BYTES / slot).max(1)),
         });
-        Ok(NonNull::from(Box::leak(slot)))
+        Ok(self.classes.len() - 1)
+    }
+
+    /// Carves a fresh slot for class `ci`, reserving a region if needed, and
+    /// installs its guard page.
+    #[cold]
+    fn carve(&mut self, ci: usize) -> io::Result<usize> {
+        let mode = guard_mode();
+        if mode == GUARD_MPROTECT && self.split_budget == 0 {
+            self.split_budget = (map_budget() / 2).min(4096);
+            if self.split_budget == 0 {
+                return Err(errno(libc::ENOMEM));
+            }
+        }
+        if self.classes[ci].carve == self.classes[ci].carve_end {
+            self.reserve(ci)?;
+        }
+        let page = page_size();
+        let c = &mut self.classes[ci];
+        let lo = c.carve;
+        let ok = if mode == GUARD_MADVISE {
+            if lo >= c.guarded {
+                c.guarded = install_guards(lo, c.slot, c.carve_end);
+            }
+            c.guarded > lo
+        } else {
+            // SAFETY: `[lo, lo + page)` lies in a region this pool reserved
+            // and has never handed out; protecting it touches nothing else.
+            unsafe { libc::mprotect(lo as *mut libc::c_void, page, libc::PROT_NONE) == 0 }
+        };
+        if !ok {
+            return Err(errno(libc::ENOMEM));
+        }
+        c.carve += c.slot;
+        if mode == GUARD_MPROTECT {
+            self.split_budget -= 1;
+        }
+        self.valgrind
+            .push(ValgrindStackRegistration::new(lo as *mut u8, c.slot));
+        Ok(lo)
+    }
+
+    /// Reserves a new region for class `ci` (halving its length until it
+    /// fits the headroom rules, down to one slot).
+    #[cold]
+    fn reserve(&mut self, ci: usize) -> io::Result<()> {
+        if map_budget() < 2 {
+            return Err(errno(libc::ENOMEM));
+        }
+        let slot = self.classes[ci].slot;
+        let mut slots = self.classes[ci].next_slots;
+        loop {
+            let len = slots * slot;
+            if address_space_allows(len) {
+                if let Some(addr) = map_region(len) {
+                    self.regions.push((addr, len));
+                    RESERVED.fetch_add(len, Ordering::Relaxed);
+                    let c = &mut self.classes[ci];
+                    c.carve = addr;
+                    c.carve_end = addr + len;
+                    c.guarded = addr;
+                    c.next_slots = (slots * 2).min((REGION_MAX_BYTES / slot).max(1));
+                    return Ok(());
+                }
+            }
+            if slots == 1 {
+                return Err(errno(libc::ENOMEM));
+            }
+            slots /= 2;
+        }
     }
 
     /// Takes back the slot of a coroutine that has returned.
     pub(crate) fn recycle(&mut self, slot: NonNull<CoSlot>) {
         // SAFETY: the coroutine on this slot has returned; the caller hands
-        // over its only pointer.
-        let slot_ref = unsafe { &mut *slot.as_ptr() };
-        if let Some(co) = slot_ref.co.take() {
-            slot_ref.stack = Some(co.into_stack());
+        // over its only pointer, and the slot stays valid until pushed.
+        let (ci, lo) = unsafe {
+            let s = &mut *slot.as_ptr();
+            if let Some(co) = s.co.take() {
+                // The stack object is two addresses; the memory stays ours.
+                let _stack: RegionStack = co.into_stack();
+            }
+            (s.class, s.guard.0)
+        };
+        self.live -= 1;
+        let c = &mut self.classes[ci];
+        c.free.push(lo);
+        let dirty = c.free.len() - c.clean;
+        let cache = stack_cache();
+        if dirty > cache {
+            // Released when the thread next has nothing to run
+            // (`trim_idle`), or at once past the hard limit, so that a
+            // thread that is never idle does not hoard memory either.
+            if dirty
+                > cache
+                    .saturating_mul(IDLE_TRIM_FACTOR)
+                    .max(cache + TRIM_BATCH)
+            {
+                self.trim(ci);
+            } else {
+                self.trim_pending = true;
+            }
         }
-        if self.count >= POOL_LIMIT {
-            // SAFETY: see above; the box came from `Box::leak` in `get`.
-            drop(unsafe { Box::from_raw(slot.as_ptr()) });
+    }
+
+    /// Gives back the memory of idle stacks beyond the cache; called by the
+    /// scheduler when it is about to wait for events with nothing to run.
+    #[inline]
+    pub(crate) fn trim_idle(&mut self) {
+        if !self.trim_pending {
             return;
         }
-        let size = slot_ref.size;
-        self.count += 1;
-        if size == DEFAULT_STACK_SIZE {
-            self.default.push(slot);
-            return;
+        self.trim_pending = false;
+        for ci in 0..self.classes.len() {
+            let c = &self.classes[ci];
+            if c.free.len() - c.clean > stack_cache() {
+                self.trim(ci);
+            }
         }
-        match self.others.iter_mut().find(|(s, _)| *s == size) {
-            Some((_, list)) => list.push(slot),
-            None => self.others.push((size, vec![slot])),
+    }
+
+    /// Gives the memory of the coldest idle stacks of class `ci` back to
+    /// the kernel, leaving [`stack_cache`] of them with memory.
+    #[cold]
+    fn trim(&mut self, ci: usize) {
+        let page = page_size();
+        let c = &mut self.classes[ci];
+        let n = c.free.len() - c.clean - stack_cache();
+        self.scratch.clear();
+        self.scratch
+            .extend_from_slice(&c.free[c.clean..c.clean + n]);
+        c.clean += n;
+        self.scratch.sort_unstable();
+        let slot = c.slot;
+        let mut i = 0;
+        while i < self.scratch.len() {
+            let start = self.scratch[i];
+            let mut end = start + slot;
+            i += 1;
+            while i < self.scratch.len() && self.scratch[i] == end {
+                end += slot;
+                i += 1;
+            }
+            // Skip the first guard page (the others in the run are guards
+            // too, which MADV_DONTNEED leaves in place).
+            // SAFETY: `[start + page, end)` are idle stacks of this pool: no
+            // coroutine runs on them and nothing points into them.
+            unsafe {
+                libc::madvise(
+                    (start + page) as *mut libc::c_void,
+                    end - start - page,
+                    libc::MADV_DONTNEED,
+                )
+            };
         }
     }
 }
 
+/// Reserves `len` bytes of address space for stacks.
+fn map_region(len: usize) -> Option<usize> {
+    // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return None;
+        }
+        // Without this, a touched stack may get a 2 MiB huge page.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        libc::madvise(p, len, libc::MADV_NOHUGEPAGE);
+        Some(p as usize)
+    }
+}
+
+/// Guard pages installed per system call, at most.
+const GUARD_BATCH: usize = 64;
+
+/// Installs `MADV_GUARD_INSTALL` guards at the bottom of the slots from
+/// `lo` on (`slot` bytes apart, up to [`GUARD_BATCH`] of them, not past
+/// `end`), and returns the address below which every slot is guarded (`lo`
+/// if none could be).
+///
+/// One `process_madvise` call on the process itself (`PIDFD_SELF`, Linux
+/// 6.15) guards the whole batch: about half the cost per guard of one
+/// `madvise` each. Where that is refused, one `madvise` for `lo` alone.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
+    /// `PIDFD_SELF_PROCESS` from the uapi `linux/pidfd.h`.
+    const PIDFD_SELF_PROCESS: libc::c_int = -10001;
+    static BATCH_REFUSED: AtomicU8 = AtomicU8::new(0);
+    let page = page_size();
+    if BATCH_REFUSED.load(Ordering::Relaxed) == 0 {
+        let n = ((end - lo) / slot).min(GUARD_BATCH);
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; GUARD_BATCH];
+        for (i, v) in iov.iter_mut().take(n).enumerate() {
+            v.iov_base = (lo + i * slot) as *mut libc::c_void;
+            v.iov_len = page;
+        }
+        // SAFETY: the vector names `n` pages inside a region this pool
+        // reserved and has not handed out; guarding them touches nothing
+        // else.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF_PROCESS,
+                iov.as_ptr(),
+                n,
+                MADV_GUARD_INSTALL,
+                0,
+            )
+        };
+        if r == (n * page) as libc::c_long {
+            return lo + n * slot;
+        }
+        BATCH_REFUSED.store(1, Ordering::Relaxed);
+    }
+    // SAFETY: as above, for one page.
+    if unsafe { libc::madvise(lo as *mut libc::c_void, page, MADV_GUARD_INSTALL) } == 0 {
+        lo + slot
+    } else {
+        lo
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn install_guards(lo: usize, _slot: usize, _end: usize) -> usize {
+    lo
+}
+
 impl Drop for StackPool {
     fn drop(&mut self) {
-        let default = std::mem::take(&mut self.default);
-        for list in self
-            .others
-            .drain(..)
-            .map(|(_, l)| l)
-            .chain(std::iter::once(default))
-        {
-            for slot in list {
-                // SAFETY: idle slots are owned by the pool alone.
-                drop(unsafe { Box::from_raw(slot.as_ptr()) });
-            }
+        self.valgrind.clear();
+        if self.live != 0 {
+            // Stacks of leaked coroutines are still in use: keep every
+            // region (leaked with the thread) rather than pull memory from
+            // under them.
+            return;
+        }
+        for &(addr, len) in &self.regions {
+            // SAFETY: no stack of this region is in use; the pool owns it.
+            unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+            RESERVED.fetch_sub(len, Ordering::Relaxed);
         }
     }
 }
@@ -257,11 +799,13 @@ extern "C" fn on_fault(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     let (lo, hi, size) = if slot.is_null() {
         (0, 0, 0)
     } else {
-        // SAFETY: a non-null RUNNING points to the live slot whose stack the
-        // faulting code runs on (it cannot be freed while it runs); reading
-        // plain fields is async-signal-safe.
+        // SAFETY: a non-null RUNNING points to the live slot at the top of
+        // the stack the faulting code runs on (it cannot be recycled while
+        // it runs); reading plain fields is async-signal-safe.
         unsafe { ((*slot).guard.0, (*slot).guard.1, (*slot).size) }
     };
+    // The running stack's guard page: a region guard (MADV_GUARD_INSTALL
+    // marker or PROT_NONE page) just below the stack.
     if lo != 0 && addr >= lo && addr < hi {
         let mut buf = [0u8; 20];
         write_stderr(b"\ndill: coroutine stack overflow: a coroutine used up its ");

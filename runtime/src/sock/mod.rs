@@ -23,6 +23,7 @@
 //!
 //! Sends use `MSG_NOSIGNAL`: writing to a closed peer is `ECONNRESET`,
 //! never `SIGPIPE`.
+#![doc = include_str!("../../../docs/sock.md")]
 
 mod heap;
 mod inet;

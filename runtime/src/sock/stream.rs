@@ -51,7 +51,7 @@ pub struct StreamMem {
     peer: RawFd,
     state: u8,
     /// Live handles: 1 for a whole stream, 2 once split.
-    handles: u8,
+    handles: u16,
 }
 
 impl StreamMem {
@@ -148,20 +148,22 @@ impl<'m> Stream<'m> {
         unsafe { std::ptr::replace(std::ptr::addr_of_mut!((*self.raw()).fd), fd) }
     }
 
+    /// The value last given to [`set_peer`](Self::set_peer) (`-1` at
+    /// first).
     #[inline]
-    fn peer(&self) -> RawFd {
+    pub fn peer(&self) -> RawFd {
         // SAFETY: as in `get_fd`.
         unsafe { (*self.raw()).peer }
     }
 
     #[inline]
-    fn handles(&self) -> u8 {
+    fn handles(&self) -> u16 {
         // SAFETY: as in `get_fd`.
         unsafe { (*self.raw()).handles }
     }
 
     #[inline]
-    fn set_handles(&self, n: u8) {
+    fn set_handles(&self, n: u16) {
         // SAFETY: as in `get_fd`.
         unsafe { (*self.raw()).handles = n }
     }
@@ -200,7 +202,9 @@ impl<'m> Stream<'m> {
 
     /// Records that the other end of the connection is `peer`, a socket
     /// owned by a stream of this thread, whose waiters this stream then
-    /// wakes directly.
+    /// wakes directly. `-1` means none; values below `-1` mean none as
+    /// well and are left to the family (TCP counts down its attempts to
+    /// find a peer on this thread with them).
     pub fn set_peer(&self, peer: RawFd) {
         // SAFETY: as in `get_fd`.
         unsafe { (*self.raw()).peer = peer }
@@ -604,7 +608,8 @@ impl<'m> Stream<'m> {
     /// same socket, which is closed when both are dropped.
     pub fn split(self) -> (Stream<'m>, Stream<'m>) {
         let this = ManuallyDrop::new(self);
-        this.set_handles(this.handles() + 1);
+        let n = this.handles().checked_add(1);
+        this.set_handles(n.expect("dill: too many handles to one stream"));
         let half = |no_send, no_recv| Stream {
             mem: this.mem,
             owned: this.owned,
@@ -665,6 +670,9 @@ impl<'m> Stream<'m> {
             .field("inerr", &(st & INERR != 0))
             .field("outerr", &(st & OUTERR != 0))
             .field("heap", &self.owned);
+        if self.peer() >= 0 {
+            d.field("same_thread_peer", &self.peer());
+        }
     }
 }
 
@@ -774,6 +782,42 @@ mod tests {
             assert_eq!(seen & b, 0);
             seen |= b;
         }
+    }
+
+    #[test]
+    fn the_last_handle_closes() {
+        use std::os::unix::net::UnixStream;
+        let (x, y) = UnixStream::pair().unwrap();
+        x.set_nonblocking(true).unwrap();
+        y.set_nonblocking(true).unwrap();
+        let mut mem = StreamMem::new();
+        let s = Stream::in_mem(&mut mem, x.into());
+        let (r, w) = s.split();
+        // Splitting a half again: three handles, each with fewer rights.
+        let (rr, rw) = r.split();
+        assert_eq!(
+            rw.check_send(0).unwrap_err().raw_os_error(),
+            Some(libc::ENOTSUP)
+        );
+        assert_eq!(
+            rw.check_recv(0).unwrap_err().raw_os_error(),
+            Some(libc::ENOTSUP)
+        );
+        assert!(rr.check_recv(0).is_ok());
+        w.send_all(b"ab", 0).unwrap();
+        let mut y = y;
+        let mut buf = [0u8; 2];
+        std::io::Read::read_exact(&mut y, &mut buf).unwrap();
+        drop(w);
+        drop(rw);
+        // One handle left: still open.
+        std::io::Write::write_all(&mut y, b"c").unwrap();
+        let mut one = [0u8; 1];
+        rr.recv_all(&mut one, 0).unwrap();
+        drop(rr);
+        // All gone: the peer reads the end of stream.
+        y.set_nonblocking(false).unwrap();
+        assert_eq!(std::io::Read::read(&mut y, &mut one).unwrap(), 0);
     }
 
     #[test]

@@ -1,0 +1,3 @@
+module dillbenchmsg
+
+go 1.19

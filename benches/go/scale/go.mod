@@ -1,0 +1,3 @@
+module dill.bench/scale
+
+go 1.19
