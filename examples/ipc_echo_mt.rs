@@ -6,8 +6,9 @@
 //! any connection and a connection wakes only one of them. Each thread runs
 //! an accept loop with one echo handler coroutine per connection, and its
 //! share of the client coroutines, which connect to the shared path: their
-//! connections land on whichever thread accepts them. When every client is
-//! done, the main thread cancels the threads; each thread's coroutines are
+//! connections land on whichever thread accepts them. Each thread says over
+//! a shared channel when its clients are done; then the main thread cancels
+//! the threads; each thread's coroutines are
 //! cancelled and joined before it exits, and it reports what it did.
 //!
 //! Run with `cargo run --release --example ipc_echo_mt [threads]`.
@@ -18,8 +19,8 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::process::ExitCode;
 use std::rc::Rc;
-use std::sync::{mpsc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Instant;
 
 use dill::*;
 
@@ -72,8 +73,10 @@ fn run(path: &Path, threads: usize) -> io::Result<()> {
         path.display()
     );
 
-    // Each thread says when its clients are done (or failed).
-    let (done_tx, done_rx) = mpsc::channel::<io::Result<()>>();
+    // Each thread says when its clients are done (or failed), over a
+    // shared channel: the main thread's wait suspends only its coroutine.
+    // Room for every thread's message, so no thread waits to send it.
+    let (done_tx, done_rx) = chmake_shared::<io::Result<()>>(threads)?;
     let start = Instant::now();
     let workers = spawn_threads(threads, {
         let path = path.to_path_buf();
@@ -85,10 +88,7 @@ fn run(path: &Path, threads: usize) -> io::Result<()> {
         }
     })?;
     for _ in 0..threads {
-        match done_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(r) => r?,
-            Err(_) => return Err(io::Error::other("clients did not finish in 120 s")),
-        }
+        done_rx.recv(after(120_000))??;
     }
     let elapsed = start.elapsed();
 
@@ -143,7 +143,7 @@ fn worker(
     threads: usize,
     fd: OwnedFd,
     path: &Path,
-    done: &mpsc::Sender<io::Result<()>>,
+    done: &SharedChan<io::Result<()>>,
 ) -> io::Result<Stats> {
     let listener = ipc_listener_fromfd(fd)?;
     let accepted = Rc::new(Cell::new(0usize));
@@ -187,7 +187,7 @@ fn worker(
         Some(e) => Err(e),
         None => waited,
     };
-    let _ = done.send(res);
+    let _ = done.send(res, after(10_000));
 
     // Serve the other threads' clients until the thread is cancelled.
     let _ = msleep(-1);
