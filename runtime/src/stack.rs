@@ -184,6 +184,11 @@ unsafe impl Stack for RegionStack {
 
 type CoObj = Coroutine<usize, (), (), RegionStack>;
 
+/// The largest coroutine body kept inline on the new stack; larger ones
+/// are boxed (corosensei refuses more than 1 KiB, and wraps the body in
+/// a few words of its own).
+const INLINE_BODY_MAX: usize = 512;
+
 /// A stack and, while it runs one, the coroutine on it. Lives at the top of
 /// its own stack's memory, so its address is stable while the coroutine
 /// runs.
@@ -208,12 +213,24 @@ impl std::fmt::Debug for CoSlot {
 
 impl CoSlot {
     /// Puts a new coroutine running `body` on this slot's stack.
-    pub(crate) fn start(&mut self, body: impl FnOnce(&Yld, usize) + 'static) {
+    ///
+    /// corosensei copies the initial function onto the new stack and
+    /// panics ("type is too big to transfer") when it is larger than 1 KiB,
+    /// so a closure that captures more than [`INLINE_BODY_MAX`] bytes (a
+    /// TLS session, a big array) is moved to the heap first: one
+    /// allocation, only for such closures (the size is known at compile
+    /// time, so the test costs nothing).
+    pub(crate) fn start<F: FnOnce(&Yld, usize) + 'static>(&mut self, body: F) {
         let stack = RegionStack {
             base: self as *mut CoSlot as usize,
             limit: self.guard.0,
         };
-        self.co = Some(Coroutine::with_stack(stack, body));
+        self.co = Some(if std::mem::size_of::<F>() <= INLINE_BODY_MAX {
+            Coroutine::with_stack(stack, body)
+        } else {
+            let body = Box::new(body);
+            Coroutine::with_stack(stack, move |y: &Yld, input: usize| body(y, input))
+        });
     }
 
     /// Resumes the coroutine on this slot.
@@ -413,6 +430,9 @@ pub(crate) struct StackPool {
     /// Some class holds more idle stacks with memory than the cache: trim
     /// when the thread next has nothing to run.
     trim_pending: bool,
+    /// [`stack_cache`], read when the first class is made (it is read from
+    /// the environment once per process; this keeps the load off `recycle`).
+    cache: usize,
 }
 
 impl StackPool {
@@ -461,6 +481,7 @@ impl StackPool {
             return Ok(ci);
         }
         let slot = size + page_size();
+        self.cache = stack_cache();
         self.classes.push(Class {
             size,
             slot,
@@ -559,7 +580,7 @@ impl StackPool {
         let c = &mut self.classes[ci];
         c.free.push(lo);
         let dirty = c.free.len() - c.clean;
-        let cache = stack_cache();
+        let cache = self.cache;
         if dirty > cache {
             // Released when the thread next has nothing to run
             // (`trim_idle`), or at once past the hard limit, so that a
@@ -586,7 +607,7 @@ impl StackPool {
         self.trim_pending = false;
         for ci in 0..self.classes.len() {
             let c = &self.classes[ci];
-            if c.free.len() - c.clean > stack_cache() {
+            if c.free.len() - c.clean > self.cache {
                 self.trim(ci);
             }
         }
@@ -598,7 +619,7 @@ impl StackPool {
     fn trim(&mut self, ci: usize) {
         let page = page_size();
         let c = &mut self.classes[ci];
-        let n = c.free.len() - c.clean - stack_cache();
+        let n = c.free.len() - c.clean - self.cache;
         self.scratch.clear();
         self.scratch
             .extend_from_slice(&c.free[c.clean..c.clean + n]);
