@@ -22,6 +22,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ptr;
 use std::rc::Rc;
 
@@ -47,6 +48,13 @@ pub(crate) struct Node {
     /// `*mut Option<T>`: the value to send (`Some`) or where to put the
     /// received one (`None`).
     pub(crate) slot: *mut (),
+    /// Set when the channel's end was done or dropped while this node
+    /// waited, and that ended the wait (`Clause::is_done`).
+    pub(crate) done: Cell<bool>,
+    /// Shared channels only: the wait's cross-thread claim and the owner
+    /// scheduler's remote side (see `remote.rs`).
+    pub(crate) waiter: *const crate::remote::Waiter,
+    pub(crate) remote: *const crate::remote::Remote,
 }
 
 impl Node {
@@ -58,7 +66,16 @@ impl Node {
             task: 0,
             index: 0,
             slot: ptr::null_mut(),
+            done: Cell::new(false),
+            waiter: ptr::null(),
+            remote: ptr::null(),
         }
+    }
+
+    /// The next node in its queue.
+    #[inline]
+    pub(crate) fn next(&self) -> *const Node {
+        self.next.get()
     }
 
     /// Is the node in a queue?
@@ -70,13 +87,13 @@ impl Node {
 
 /// Intrusive FIFO of [`Node`]s.
 #[derive(Debug)]
-struct Queue {
-    head: *const Node,
+pub(crate) struct Queue {
+    pub(crate) head: *const Node,
     tail: *const Node,
 }
 
 impl Queue {
-    const fn new() -> Queue {
+    pub(crate) const fn new() -> Queue {
         Queue {
             head: ptr::null(),
             tail: ptr::null(),
@@ -88,7 +105,7 @@ impl Queue {
     /// # Safety
     /// `n` must be unlinked and stay valid and unmoved until it is unlinked.
     #[inline]
-    unsafe fn push_back(&mut self, n: *const Node) {
+    pub(crate) unsafe fn push_back(&mut self, n: *const Node) {
         // SAFETY: the caller guarantees `n` is valid; the tail, if any, is a
         // linked node and therefore valid too.
         unsafe {
@@ -109,7 +126,7 @@ impl Queue {
     /// # Safety
     /// `n` must be linked into this queue.
     #[inline]
-    unsafe fn unlink(&mut self, n: *const Node) {
+    pub(crate) unsafe fn unlink(&mut self, n: *const Node) {
         // SAFETY: `n` and its neighbours are linked, hence valid.
         unsafe {
             let (p, x) = ((*n).prev.get(), (*n).next.get());
@@ -161,11 +178,14 @@ impl Queue {
                 (*n).task
             };
             // SAFETY: no switch while the reference lives.
-            unsafe { s() }.trigger(task, -err);
+            if unsafe { s() }.trigger(task, -err) {
+                // SAFETY: `n` is valid until its owner runs again.
+                unsafe { (*n).done.set(true) };
+            }
         }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         let mut k = 0;
         let mut n = self.head;
         while !n.is_null() {
@@ -186,25 +206,88 @@ struct Dir {
     done: bool,
     /// The receiving end was dropped: nobody can ever receive.
     closed: bool,
+    /// Buffered channels: `cap` slots of `MaybeUninit<T>` (owned by the
+    /// channel's `Inner<T>`), `len` of them full starting at `head`.
+    buf: *mut (),
+    cap: usize,
+    head: usize,
+    len: usize,
 }
 
 impl Dir {
-    const fn new() -> Dir {
+    const fn new(buf: *mut (), cap: usize) -> Dir {
         Dir {
             senders: Queue::new(),
             receivers: Queue::new(),
             done: false,
             closed: false,
+            buf,
+            cap,
+            head: 0,
+            len: 0,
         }
+    }
+
+    /// Appends `v` to the buffer.
+    ///
+    /// # Safety
+    /// `buf` holds `T`s and `len < cap`.
+    #[inline]
+    unsafe fn buf_push<T>(&mut self, v: T) {
+        let mut i = self.head + self.len;
+        if i >= self.cap {
+            i -= self.cap;
+        }
+        // SAFETY: `i < cap` and slot `i` is empty (caller).
+        unsafe { (self.buf as *mut T).add(i).write(v) };
+        self.len += 1;
+    }
+
+    /// Takes the oldest buffered value.
+    ///
+    /// # Safety
+    /// `buf` holds `T`s and `len > 0`.
+    #[inline]
+    unsafe fn buf_pop<T>(&mut self) -> T {
+        // SAFETY: slot `head` is full (caller).
+        let v = unsafe { (self.buf as *mut T).add(self.head).read() };
+        self.head += 1;
+        if self.head == self.cap {
+            self.head = 0;
+        }
+        self.len -= 1;
+        v
     }
 }
 
-/// The state shared by both ends of a channel (one allocation per
-/// [`chmake`]).
+/// The state shared by both ends of a channel, whatever its element type.
 pub(crate) struct Core {
     dirs: UnsafeCell<[Dir; 2]>,
     /// Live handles per end.
     handles: [Cell<usize>; 2],
+}
+
+/// A channel's allocation: the core and, for a buffered channel, the one
+/// block holding both directions' buffers (`2 * capacity` slots).
+struct Inner<T> {
+    core: Core,
+    _buf: Box<[MaybeUninit<T>]>,
+    /// Invariant in `T`: both ends must agree on the exact type.
+    _marker: PhantomData<fn(T) -> T>,
+}
+
+impl<T> Drop for Inner<T> {
+    fn drop(&mut self) {
+        // Values still buffered when the last handle goes are dropped here.
+        for d in 0..2 {
+            // SAFETY: no handle is left, so nothing else touches the core;
+            // each reference ends before the value is dropped.
+            while unsafe { self.core.dir(d) }.len > 0 {
+                // SAFETY: as above; the buffer holds `T`s.
+                drop(unsafe { self.core.dir(d).buf_pop::<T>() });
+            }
+        }
+    }
 }
 
 impl Core {
@@ -295,19 +378,47 @@ pub(crate) unsafe fn attempt<T>(core: &Core, end: usize, send: bool, slot: *mut 
         if d.done || d.closed {
             return -libc::EPIPE;
         }
-        let peer = d.receivers.pop_and_trigger();
-        if peer.is_null() {
-            return BLOCK;
+        if d.len == 0 {
+            // Receivers wait only on an empty buffer.
+            let peer = d.receivers.pop_and_trigger();
+            if !peer.is_null() {
+                // SAFETY: `peer` was linked, so it and its slot (an empty
+                // `Option<T>` on the partner's suspended stack, which does
+                // not run before we return) are valid; `slot` is ours.
+                // Moving the value runs no user code.
+                unsafe { ptr::write((*peer).slot as *mut Option<T>, (*slot).take()) };
+                return 0;
+            }
         }
-        // SAFETY: `peer` was linked, so it and its slot (an empty
-        // `Option<T>` on the partner's suspended stack, which does not run
-        // before we return) are valid; `slot` is ours. Moving the value
-        // runs no user code.
-        unsafe { ptr::write((*peer).slot as *mut Option<T>, (*slot).take()) };
-        0
+        if d.len < d.cap {
+            // SAFETY: `slot` holds the value (send); there is room.
+            unsafe {
+                let v = (*slot).take().unwrap_unchecked();
+                d.buf_push(v);
+            }
+            return 0;
+        }
+        BLOCK
     } else {
         // SAFETY: no other reference into the core is alive.
         let d = unsafe { core.dir(end ^ 1) };
+        if d.len > 0 {
+            // SAFETY: the buffer holds `T`s and is not empty; `slot` is our
+            // empty `Option<T>`.
+            unsafe { ptr::write(slot, Some(d.buf_pop::<T>())) };
+            // The oldest blocked sender's value takes the freed place.
+            let peer = d.senders.pop_and_trigger();
+            if !peer.is_null() {
+                // SAFETY: as for a send; the sender's slot holds a value.
+                unsafe {
+                    let v = (*((*peer).slot as *mut Option<T>))
+                        .take()
+                        .unwrap_unchecked();
+                    d.buf_push(v);
+                }
+            }
+            return 0;
+        }
         let peer = d.senders.pop_and_trigger();
         if peer.is_null() {
             return if d.done { -libc::EPIPE } else { BLOCK };
@@ -348,23 +459,64 @@ pub(crate) fn may_block(deadline: i64) -> io::Result<usize> {
 /// * `ECANCELED`: the calling coroutine is being cancelled.
 #[doc = include_str!("../../docs/chmake.md")]
 pub fn chmake<T: 'static>() -> io::Result<(Chan<T>, Chan<T>)> {
+    chmake_buffered(0)
+}
+
+/// Creates a buffered channel (Go's `make(chan T, capacity)`) and returns
+/// its two ends.
+///
+/// Each direction has its own buffer of `capacity` values: a send completes
+/// at once while the buffer has room and blocks only when it is full.
+/// `capacity` 0 is [`chmake`]. The buffers are allocated here, once;
+/// sending and receiving allocate nothing.
+///
+/// # Errors
+///
+/// * `ECANCELED`: the calling coroutine is being cancelled.
+/// * `ENOMEM`: `capacity` is too large to allocate.
+#[doc = include_str!("../../docs/chmake_buffered.md")]
+pub fn chmake_buffered<T: 'static>(capacity: usize) -> io::Result<(Chan<T>, Chan<T>)> {
     // SAFETY: no switch while the reference lives.
     if unsafe { s() }.cancelled() {
         return Err(errno(libc::ECANCELED));
     }
-    let core = Rc::new(Core {
-        dirs: UnsafeCell::new([Dir::new(), Dir::new()]),
-        handles: [Cell::new(1), Cell::new(1)],
+    let total = capacity.checked_mul(2).ok_or_else(|| errno(libc::ENOMEM))?;
+    if std::mem::size_of::<T>() > 0
+        && total
+            .checked_mul(std::mem::size_of::<T>())
+            .is_none_or(|b| b > isize::MAX as usize)
+    {
+        return Err(errno(libc::ENOMEM));
+    }
+    let mut buf: Vec<MaybeUninit<T>> = Vec::new();
+    if buf.try_reserve_exact(total).is_err() {
+        return Err(errno(libc::ENOMEM));
+    }
+    // SAFETY: `MaybeUninit` needs no initialisation; the capacity is there.
+    unsafe { buf.set_len(total) };
+    let mut buf = buf.into_boxed_slice();
+    let base = buf.as_mut_ptr() as *mut T;
+    // SAFETY: `capacity <= total` slots past `base` are inside the block
+    // (for zero-sized `T` any offset of the dangling pointer is fine).
+    let second = unsafe { base.add(capacity) };
+    let inner = Rc::new(Inner {
+        core: Core {
+            dirs: UnsafeCell::new([
+                Dir::new(base as *mut (), capacity),
+                Dir::new(second as *mut (), capacity),
+            ]),
+            handles: [Cell::new(1), Cell::new(1)],
+        },
+        _buf: buf,
+        _marker: PhantomData,
     });
     let a = Chan {
-        core: core.clone(),
+        core: inner.clone(),
         end: 0,
-        _marker: PhantomData,
     };
     let b = Chan {
-        core,
+        core: inner,
         end: 1,
-        _marker: PhantomData,
     };
     Ok((a, b))
 }
@@ -396,11 +548,10 @@ pub fn chmake<T: 'static>() -> io::Result<(Chan<T>, Chan<T>)> {
 /// assert_sync(&a);
 /// ```
 pub struct Chan<T> {
-    core: Rc<Core>,
+    /// `Rc` makes the handle `!Send` and `!Sync`; `Inner<T>` keeps it
+    /// invariant in `T`.
+    core: Rc<Inner<T>>,
     end: usize,
-    /// Invariant in `T`: both ends must agree on the exact type. (`Rc`
-    /// already makes the handle `!Send` and `!Sync`.)
-    _marker: PhantomData<fn(T) -> T>,
 }
 
 impl<T> Chan<T> {
@@ -473,10 +624,10 @@ impl<T> Chan<T> {
     #[doc = include_str!("../../docs/chdone.md")]
     pub fn done(&self) -> io::Result<()> {
         // SAFETY: the reference ends at once.
-        if unsafe { self.core.dir(self.end) }.done {
+        if unsafe { self.core.core.dir(self.end) }.done {
             return Err(errno(libc::EPIPE));
         }
-        self.core.finish_dir(self.end);
+        self.core.core.finish_dir(self.end);
         Ok(())
     }
 
@@ -487,7 +638,7 @@ impl<T> Chan<T> {
     }
 
     pub(crate) fn core(&self) -> &Core {
-        &self.core
+        &self.core.core
     }
 
     /// One send (`slot` full) or receive (`slot` empty), blocking if needed.
@@ -501,7 +652,7 @@ impl<T> Chan<T> {
         let slot: *mut Option<T> = slot;
         // SAFETY: `slot` is a live `Option<T>` of the right state and the
         // core belongs to a `Chan<T>`.
-        let r = unsafe { attempt(&self.core, self.end, send, slot) };
+        let r = unsafe { attempt(&self.core.core, self.end, send, slot) };
         if r != BLOCK {
             return wait_result(r).map(drop);
         }
@@ -510,10 +661,10 @@ impl<T> Chan<T> {
         node.slot = slot as *mut ();
         let n: *const Node = &node;
         // SAFETY: `node` stays on this stack, unmoved, until withdrawn below.
-        unsafe { self.core.enqueue(self.end, send, n) };
+        unsafe { self.core.core.enqueue(self.end, send, n) };
         let r = wait(deadline, true);
         // SAFETY: enqueued above with the same arguments.
-        unsafe { self.core.withdraw(self.end, send, n) };
+        unsafe { self.core.core.withdraw(self.end, send, n) };
         wait_result(r).map(drop)
     }
 }
@@ -521,47 +672,55 @@ impl<T> Chan<T> {
 impl<T> Clone for Chan<T> {
     /// Another handle to the same end.
     fn clone(&self) -> Chan<T> {
-        let h = &self.core.handles[self.end];
+        let h = &self.core.core.handles[self.end];
         h.set(h.get() + 1);
         Chan {
             core: self.core.clone(),
             end: self.end,
-            _marker: PhantomData,
         }
     }
 }
 
 impl<T> Drop for Chan<T> {
     fn drop(&mut self) {
-        let h = &self.core.handles[self.end];
+        let h = &self.core.core.handles[self.end];
         h.set(h.get() - 1);
         if h.get() > 0 {
             return;
         }
         let e = self.end;
         // Nothing more goes out of this end...
-        self.core.finish_dir(e);
+        self.core.core.finish_dir(e);
         // ...and nobody is left to receive what the other end sends.
         // SAFETY: the reference is dropped before anything else touches
         // the core; `fail_all` only triggers tasks.
-        let d = unsafe { self.core.dir(e ^ 1) };
+        let d = unsafe { self.core.core.dir(e ^ 1) };
         d.closed = true;
         d.senders.fail_all(libc::EPIPE);
         d.receivers.fail_all(libc::EPIPE);
+        // What is buffered for this end can never be received: drop it now,
+        // one value at a time, with no reference into the core alive while
+        // its destructor runs (it may use this very channel).
+        // SAFETY: each reference ends before the value is dropped; the
+        // buffer holds `T`s.
+        while unsafe { self.core.core.dir(e ^ 1) }.len > 0 {
+            // SAFETY: as above.
+            drop(unsafe { self.core.core.dir(e ^ 1).buf_pop::<T>() });
+        }
     }
 }
 
 impl<T> fmt::Debug for Chan<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (done, peer_dropped, senders) = {
+        let (done, peer_dropped, senders, cap, out) = {
             // SAFETY: the reference ends with this block.
-            let d = unsafe { self.core.dir(self.end) };
-            (d.done, d.closed, d.senders.len())
+            let d = unsafe { self.core.core.dir(self.end) };
+            (d.done, d.closed, d.senders.len(), d.cap, d.len)
         };
-        let (peer_done, receivers) = {
+        let (peer_done, receivers, inn) = {
             // SAFETY: the reference ends with this block.
-            let d = unsafe { self.core.dir(self.end ^ 1) };
-            (d.done, d.receivers.len())
+            let d = unsafe { self.core.core.dir(self.end ^ 1) };
+            (d.done, d.receivers.len(), d.len)
         };
         f.debug_struct("Chan")
             .field("end", &self.end)
@@ -569,6 +728,9 @@ impl<T> fmt::Debug for Chan<T> {
             .field("done", &done)
             .field("peer_done", &peer_done)
             .field("peer_dropped", &peer_dropped)
+            .field("capacity", &cap)
+            .field("buffered_out", &out)
+            .field("buffered_in", &inn)
             .field("blocked_senders", &senders)
             .field("blocked_receivers", &receivers)
             .finish()

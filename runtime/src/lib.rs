@@ -61,6 +61,7 @@
 )]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod blocking;
 mod bundle;
 mod bytestream;
 mod chan;
@@ -70,18 +71,21 @@ mod error;
 mod fd;
 mod msgstream;
 mod reactor;
+mod remote;
 mod ring;
 mod sched;
 mod scope;
+mod shared;
 pub mod sock;
 mod stack;
 mod time;
 mod timer;
 
+pub use blocking::blocking;
 pub use bundle::{bundle, Bundle};
 pub use bytestream::{brecv, brecvl, bsend, bsendl, ByteStream};
-pub use chan::{chmake, Chan};
-pub use choose::{choose, Clause};
+pub use chan::{chmake, chmake_buffered, Chan};
+pub use choose::{choose, ChanEnd, Clause};
 pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };
@@ -89,6 +93,7 @@ pub use error::errno;
 pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
 pub use msgstream::{mrecv, mrecvl, msend, msendl, MsgStream};
 pub use scope::{scope, Scope};
+pub use shared::{chmake_shared, SharedChan};
 pub use stack::{
     default_stack_size, set_default_stack_size, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };

@@ -23,6 +23,7 @@ use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
 use crate::reactor::Reactor;
+use crate::remote::{Remote, RemoteLocal, Waiter};
 use crate::ring::Ring;
 use crate::stack::{self, CoSlot, StackPool};
 use crate::time::now;
@@ -96,6 +97,9 @@ pub(crate) struct Task {
     /// Ready-queue position of the task's last wake-up (valid while the
     /// entry is queued, see [`Sched::take_ready`]).
     pub(crate) queued_at: usize,
+    /// While blocked on a shared channel: the wait's claim, which every
+    /// trigger must win first (see `remote.rs`); null otherwise.
+    pub(crate) claim: *const Waiter,
 }
 
 impl Task {
@@ -119,6 +123,7 @@ impl Task {
             bundle,
             bundle_pos: NONE,
             queued_at: NONE,
+            claim: ptr::null(),
         }
     }
 }
@@ -160,6 +165,9 @@ pub(crate) struct Sched {
     pub(crate) reactor: Reactor,
     pub(crate) stacks: StackPool,
     pub(crate) bundles: Slab<BundleState>,
+    /// Cross-thread wake-ups, set up when a task first blocks on a shared
+    /// channel.
+    pub(crate) remote: Option<RemoteLocal>,
     ticks: u32,
     last_poll: i64,
     /// The thread-local owner has run its destructor while handles were
@@ -274,6 +282,7 @@ fn init() -> *mut Sched {
         reactor: Reactor::new(),
         stacks: StackPool::default(),
         bundles: Slab::new(),
+        remote: None,
         ticks: 0,
         last_poll: now(),
         orphaned: false,
@@ -299,6 +308,22 @@ pub(crate) fn sched() -> *mut Sched {
         init()
     } else {
         p
+    }
+}
+
+/// The calling thread's [`Remote`], or null if it has none (or no
+/// scheduler). Creates nothing.
+#[inline]
+pub(crate) fn current_remote() -> *const Remote {
+    let p = SCHED.with(|c| c.get());
+    if p.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: the scheduler is valid for the thread's lifetime; the
+    // reference ends at once.
+    match unsafe { &(*p).remote } {
+        Some(rl) => std::sync::Arc::as_ptr(&rl.remote),
+        None => ptr::null(),
     }
 }
 
@@ -329,6 +354,11 @@ impl Sched {
         if !t.waiting {
             return false;
         }
+        // SAFETY: a published claim lives on the waiting task's stack.
+        if !t.claim.is_null() && !unsafe { (*t.claim).claim(res) } {
+            // Another thread completed the wait; its hand-off readies it.
+            return false;
+        }
         t.waiting = false;
         t.result = res;
         t.queued_at = self.ready.push_back(id);
@@ -345,6 +375,38 @@ impl Sched {
     pub(crate) fn take_ready(&mut self, id: usize) -> bool {
         let pos = self.tasks[id].queued_at;
         pos != NONE && self.ready.withdraw(pos, id)
+    }
+
+    /// The current thread's cross-thread wake-up state, created (with its
+    /// doorbell registered in the reactor) on first use.
+    pub(crate) fn remote(&mut self) -> std::io::Result<&RemoteLocal> {
+        if self.remote.is_none() {
+            let r = Remote::new()?;
+            self.reactor
+                .register(r.fd(), crate::reactor::Dir::In, NONE)?;
+            self.remote = Some(RemoteLocal {
+                remote: std::sync::Arc::new(r),
+                waits: Cell::new(0),
+            });
+        }
+        Ok(self.remote.as_ref().expect("just set"))
+    }
+
+    /// Makes ready the tasks whose waits other threads completed.
+    #[inline]
+    fn drain_remote(&mut self) {
+        let Some(rl) = &self.remote else { return };
+        if !rl.remote.has_pending() {
+            return;
+        }
+        let (tasks, ready) = (&mut self.tasks, &mut self.ready);
+        rl.remote.take(|id, res| {
+            let t = &mut tasks[id];
+            debug_assert!(t.waiting);
+            t.waiting = false;
+            t.result = res;
+            t.queued_at = ready.push_back(id);
+        });
     }
 
     /// Marks `id` cancelled and ends its current wait if that wait allows it.
@@ -376,7 +438,27 @@ impl Sched {
         } else {
             0
         };
-        let n = self.reactor.wait(timeout);
+        // With waits handed over by other threads pending, there is work
+        // already: the reactor is not asked now (that would be a system
+        // call per cross-thread hand-over); the fairness poll in the loop
+        // still asks it at least once a millisecond.
+        let (sleep, ask) = match &self.remote {
+            Some(rl) if timeout != 0 => {
+                let sleep = rl.remote.prepare_sleep(rl.waits.get() > 0);
+                (sleep, sleep)
+            }
+            _ => (timeout != 0, true),
+        };
+        let n = if ask {
+            self.reactor.wait(if sleep { timeout } else { 0 })
+        } else {
+            0
+        };
+        if sleep {
+            if let Some(rl) = &self.remote {
+                rl.remote.after_sleep();
+            }
+        }
         for i in 0..n {
             let (fd, readable, writable) = self.reactor.event(i);
             let (r, w) = self.reactor.waiters(fd);
@@ -391,7 +473,10 @@ impl Sched {
         while let Some(id) = self.timers.pop_expired(t, &mut TaskPos(&mut self.tasks)) {
             self.trigger(id, -libc::ETIMEDOUT);
         }
-        self.last_poll = t;
+        self.drain_remote();
+        if ask {
+            self.last_poll = t;
+        }
     }
 
     /// Called when a coroutine's function has completed: recycles its stack
@@ -501,6 +586,9 @@ fn run_loop() {
             // SAFETY: no switch inside this block.
             let s = unsafe { s() };
             s.ticks += 1;
+            if s.remote.is_some() {
+                s.drain_remote();
+            }
             if s.ticks >= FAIRNESS_TICKS {
                 s.ticks = 0;
                 if now() > s.last_poll {

@@ -1,0 +1,3 @@
+module dillbenchchan
+
+go 1.19
