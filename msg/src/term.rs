@@ -186,6 +186,16 @@ impl<S: MsgStream> MsgStream for TermStream<S> {
     }
 }
 
+impl<S> TermStream<S> {
+    /// The message socket below, for what it offers besides sending and
+    /// receiving (addresses, credentials, descriptor). To move bytes
+    /// through it, [`detach`](TermStream::detach) it first: that keeps both
+    /// peers in step.
+    pub fn get_ref(&self) -> &S {
+        &self.s
+    }
+}
+
 impl<S: fmt::Debug> fmt::Debug for TermStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TermStream")
