@@ -313,3 +313,32 @@ fn term_over_connected_udp() {
     let a = a.detach(now() + 10_000).unwrap();
     drop((a, b));
 }
+
+/// A message socket that reports EMSGSIZE for a message too big for the
+/// buffer but leaves it in place (allowed by the trait, unlike PREFIX).
+#[derive(Debug)]
+struct Stuck;
+impl MsgStream for Stuck {
+    fn msendl(&mut self, _: &[std::io::IoSlice<'_>], _: i64) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn mrecvl(&mut self, _: &mut [std::io::IoSliceMut<'_>], _: i64) -> std::io::Result<usize> {
+        Err(std::io::Error::from_raw_os_error(EMSGSIZE))
+    }
+}
+
+#[test]
+fn detach_over_a_layer_that_keeps_oversized_messages_still_ends() {
+    let start = now();
+    assert_errno(
+        term_attach(Stuck, b"STOP").unwrap().detach(now() + 50),
+        ETIMEDOUT,
+        "deadline",
+    );
+    assert!(now() >= start + 50, "gave up early");
+    let got = Rc::new(Cell::new(0));
+    let g = got.clone();
+    let h = go(move || g.set(errno(term_attach(Stuck, b"STOP").unwrap().detach(-1)))).unwrap();
+    drop(h);
+    assert_eq!(got.get(), ECANCELED);
+}
