@@ -300,7 +300,19 @@ impl<T> Coroutine<T> {
                 t.joiner = cur;
                 t.out = &mut out as *mut Option<thread::Result<T>> as *mut ();
             }
-            let r = wait(deadline, true);
+            // Woken and queued: run it now (see `Sched::take_ready`); if it
+            // finishes, it delivers into `out` and there is nothing to wait
+            // for.
+            // SAFETY: no switch while the reference lives.
+            if unsafe { s() }.take_ready(id) {
+                sched::resume(id, sched::RESUME);
+            }
+            // SAFETY: no switch while the reference lives.
+            let r = if unsafe { s() }.tasks[id].finished {
+                0
+            } else {
+                wait(deadline, true)
+            };
             // The slot may have been filled even if the wait failed.
             let got = out.take();
             let rest = reclaim::<T>(id, r < 0);

@@ -60,6 +60,24 @@ pub fn fdout_edge(fd: RawFd, deadline: i64) -> io::Result<()> {
     edge_wait(fd, Dir::Out, deadline)
 }
 
+/// Waits for the next readiness edge of `fd` for reading, where `fd` is a
+/// listening socket that other threads wait on too: one incoming connection
+/// wakes one waiting thread, not all of them.
+///
+/// As [`fdin_edge`] (no readiness pre-check: call it after `accept` said
+/// `EAGAIN`), but the first wait registers `fd` with `EPOLLEXCLUSIVE`, and
+/// the registration stays so until [`fdclean`]. On kqueue systems it is a
+/// plain [`fdin_edge`].
+///
+/// # Errors
+///
+/// As [`fdin`].
+#[doc = include_str!("../../docs/fdin_exclusive.md")]
+pub fn fdin_exclusive(fd: RawFd, deadline: i64) -> io::Result<()> {
+    precheck(fd, Dir::In, deadline)?;
+    block_with(fd, Dir::In, deadline, true)
+}
+
 /// Forgets everything the scheduler knows about `fd`: removes it from the
 /// reactor and fails any coroutine waiting on it with `EBADF`.
 ///
@@ -175,6 +193,10 @@ fn edge_wait(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
 }
 
 fn block(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
+    block_with(fd, dir, deadline, false)
+}
+
+fn block_with(fd: RawFd, dir: Dir, deadline: i64, exclusive: bool) -> io::Result<()> {
     // Registering first makes a closed fd EBADF whatever the deadline (as in
     // libdill); an fd waited on before is registered already, so this costs
     // no system call.
@@ -182,7 +204,11 @@ fn block(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
         // SAFETY: no switch inside this block.
         let s = unsafe { s() };
         let cur = s.current;
-        s.reactor.register(fd, dir, cur)?;
+        if exclusive {
+            s.reactor.register_exclusive(fd, dir, cur)?;
+        } else {
+            s.reactor.register(fd, dir, cur)?;
+        }
         if time::expired(deadline) {
             s.reactor.unregister(fd, dir, cur);
             return Err(errno(libc::ETIMEDOUT));

@@ -55,6 +55,10 @@ pub(crate) const ZOMBIE_DROP: usize = 2;
 /// coroutines are ready, so busy coroutines cannot starve I/O and timers.
 const FAIRNESS_TICKS: u32 = 64;
 
+/// Task tables with more room than this are shrunk when the thread idles
+/// with no coroutine left.
+const SHRINK_ABOVE: usize = 4096;
+
 /// A coroutine's (or the root's) control block.
 #[derive(Debug)]
 pub(crate) struct Task {
@@ -340,6 +344,30 @@ pub(crate) unsafe fn s<'a>() -> &'a mut Sched {
 }
 
 impl Sched {
+    /// After a burst, when only the root is left: gives back the memory of
+    /// the task table and the ready queue, which grow with the population
+    /// (about 150 bytes per coroutine) and never shrink on their own.
+    #[inline]
+    fn shrink_idle(&mut self) {
+        if self.tasks.len() == 1 && self.tasks.capacity() > SHRINK_ABOVE {
+            self.shrink_tables();
+        }
+    }
+
+    #[cold]
+    fn shrink_tables(&mut self) {
+        // Only the root is left and it runs this loop, so moving its task
+        // moves nothing anyone points at (tasks are named by id), and on an
+        // empty slab it gets id 0 = ROOT again.
+        let root = self.tasks.remove(ROOT);
+        let mut tasks = Slab::with_capacity(64);
+        let id = tasks.insert(root);
+        debug_assert_eq!(id, ROOT);
+        self.tasks = tasks;
+        self.ready.shrink();
+        self.timers.shrink();
+    }
+
     /// Does any handle still refer to this scheduler (a coroutine other
     /// than the root, or a bundle)?
     fn in_use(&self) -> bool {
@@ -601,6 +629,7 @@ fn run_loop() {
                     // Nothing to run: a good time to give idle stacks'
                     // memory back.
                     s.stacks.trim_idle();
+                    s.shrink_idle();
                     s.poll(true);
                     None
                 }

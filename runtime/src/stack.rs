@@ -430,6 +430,9 @@ pub(crate) struct StackPool {
     /// Some class holds more idle stacks with memory than the cache: trim
     /// when the thread next has nothing to run.
     trim_pending: bool,
+    /// [`stack_cache`], read when the first class is made (it is read from
+    /// the environment once per process; this keeps the load off `recycle`).
+    cache: usize,
 }
 
 impl StackPool {
@@ -478,6 +481,7 @@ impl StackPool {
             return Ok(ci);
         }
         let slot = size + page_size();
+        self.cache = stack_cache();
         self.classes.push(Class {
             size,
             slot,
@@ -576,7 +580,7 @@ impl StackPool {
         let c = &mut self.classes[ci];
         c.free.push(lo);
         let dirty = c.free.len() - c.clean;
-        let cache = stack_cache();
+        let cache = self.cache;
         if dirty > cache {
             // Released when the thread next has nothing to run
             // (`trim_idle`), or at once past the hard limit, so that a
@@ -603,7 +607,7 @@ impl StackPool {
         self.trim_pending = false;
         for ci in 0..self.classes.len() {
             let c = &self.classes[ci];
-            if c.free.len() - c.clean > stack_cache() {
+            if c.free.len() - c.clean > self.cache {
                 self.trim(ci);
             }
         }
@@ -615,7 +619,7 @@ impl StackPool {
     fn trim(&mut self, ci: usize) {
         let page = page_size();
         let c = &mut self.classes[ci];
-        let n = c.free.len() - c.clean - stack_cache();
+        let n = c.free.len() - c.clean - self.cache;
         self.scratch.clear();
         self.scratch
             .extend_from_slice(&c.free[c.clean..c.clean + n]);

@@ -44,6 +44,14 @@ impl TimerHeap {
         self.heap.len()
     }
 
+    /// Gives back the memory of a heap that has grown large and emptied.
+    #[cold]
+    pub(crate) fn shrink(&mut self) {
+        if self.heap.capacity() > 64 && self.heap.len() < 16 {
+            self.heap.shrink_to(64);
+        }
+    }
+
     /// The earliest deadline, if any.
     #[inline]
     pub(crate) fn next_deadline(&self) -> Option<i64> {
