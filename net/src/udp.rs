@@ -25,7 +25,7 @@ fn err(code: i32) -> io::Error {
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
-/// assert_send::<dill_net::UdpSocket>();
+/// assert_send::<dill::UdpSocket>();
 /// ```
 pub struct UdpSocket {
     fd: OwnedFd,
