@@ -51,7 +51,9 @@ table=$(awk '
         row("dill_shared_one_way_no_wait", "dill_shared_one_way")
         row("std_mpsc_one_way", "dill_shared_one_way")
         row("tokio_mt_one_way", "dill_shared_one_way")
+        row("tokio_two_rt_one_way", "dill_shared_one_way")
         row("go_one_way", "dill_shared_one_way")
+        row("go_locked_one_way", "dill_shared_one_way")
         print ""
         print "| one way, one thread | ns/msg | × buffered |"
         print "| --- | ---: | ---: |"

@@ -364,3 +364,11 @@ fn debug_output_names_the_state() {
         "{s}"
     );
 }
+
+#[test]
+fn huge_capacity_is_enomem() {
+    assert_eq!(
+        errno(chmake_shared::<u64>(usize::MAX / 4)),
+        dill::errno::ENOMEM
+    );
+}

@@ -16,8 +16,19 @@ fn open_fds() -> usize {
 fn doorbells_are_closed_when_their_threads_exit() {
     let (a, b) = chmake_shared::<u32>(0).unwrap();
     // Warm up: this thread's own scheduler gets its reactor and doorbell
-    // now (the wait for the result blocks on a shared channel); the
-    // blocking pool's helper thread runs no scheduler and opens nothing.
+    // now, by blocking on a shared channel for sure (the sender waits until
+    // it sees the receiver queued); the blocking pool's helper thread runs
+    // no scheduler and opens nothing.
+    let (x, y) = chmake_shared::<u32>(0).unwrap();
+    let y2 = y.clone();
+    let t = thread::spawn(move || {
+        while !format!("{y2:?}").contains("blocked_receivers: 1") {
+            thread::yield_now();
+        }
+        x.send(1, -1).unwrap();
+    });
+    assert_eq!(y.recv(-1).unwrap(), 1);
+    t.join().unwrap();
     assert_eq!(blocking(|| 1, -1).unwrap(), 1);
     // That wait may not have blocked (the helper can answer first), so make
     // sure: a coroutine that waits on a shared channel (it runs until it

@@ -13,7 +13,8 @@
 //!   not cross threads at all.
 //! * `tokio_two_rt_ping_pong`: the same between two current-thread
 //!   runtimes on two threads: it always crosses threads, as dill's does.
-//! * `*_one_way`: one producer, one consumer, a buffer of 128; per message.
+//! * `*_one_way`: one producer, one consumer, a buffer of 128; per message
+//!   (`tokio_two_rt_one_way`: two current-thread runtimes on two threads).
 //!
 //! One thread, dill's local channels: `dill_local_one_way` unbuffered and
 //! `dill_local_buffered_one_way` with capacity 128, per message.
@@ -229,6 +230,35 @@ fn tokio_one_way(rt: &tokio::runtime::Runtime) -> f64 {
     })
 }
 
+/// One way between two current-thread tokio runtimes on two threads.
+fn tokio_two_rt_one_way() -> f64 {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(128);
+    let sink = thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let mut sum = 0u64;
+                while let Some(v) = rx.recv().await {
+                    sum = sum.wrapping_add(v);
+                }
+                sum
+            })
+    });
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let t = Instant::now();
+            for i in 0..MESSAGES {
+                tx.send(black_box(i)).await.unwrap();
+            }
+            drop(tx);
+            black_box(sink.join().unwrap());
+            t.elapsed().as_nanos() as f64 / MESSAGES as f64
+        })
+}
+
 fn dill_local_one_way(capacity: usize) -> f64 {
     let (a, b) = chmake_buffered::<u64>(capacity).unwrap();
     let sink = go(move || {
@@ -257,6 +287,7 @@ fn main() {
     report("dill_shared_one_way", dill_shared_one_way);
     report("std_mpsc_one_way", std_one_way);
     report("tokio_mt_one_way", || tokio_one_way(&rt));
+    report("tokio_two_rt_one_way", tokio_two_rt_one_way);
     drop(rt);
     report("dill_local_one_way", || dill_local_one_way(0));
     report("dill_local_buffered_one_way", || dill_local_one_way(128));

@@ -251,7 +251,8 @@ macro_rules! read_impls {
 
 /// `io::Write` for a handle type and a shared reference to it: blocks
 /// without a deadline and returns once at least one byte has been handed
-/// to the kernel. `flush` does nothing: there is no user-space buffer.
+/// to the kernel; `write_vectored` gathers the buffers into one send.
+/// `flush` does nothing: there is no user-space buffer.
 macro_rules! write_impls {
     ($name:ident) => {
         impl io::Write for $name<'_> {
@@ -260,6 +261,9 @@ macro_rules! write_impls {
             }
             fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
                 self.core.send_all(buf, -1)
+            }
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                self.core.write_some_vectored(bufs)
             }
             fn flush(&mut self) -> io::Result<()> {
                 Ok(())
@@ -271,6 +275,9 @@ macro_rules! write_impls {
             }
             fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
                 self.core.send_all(buf, -1)
+            }
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                self.core.write_some_vectored(bufs)
             }
             fn flush(&mut self) -> io::Result<()> {
                 Ok(())

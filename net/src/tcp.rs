@@ -258,7 +258,8 @@ macro_rules! read_impls {
 }
 
 /// `io::Write` for a handle type and a shared reference to it: blocks
-/// without a deadline; `flush` does nothing (no user-space buffer).
+/// without a deadline; `write_vectored` gathers the buffers into one
+/// send; `flush` does nothing (no user-space buffer).
 macro_rules! write_impls {
     ($name:ident) => {
         impl io::Write for $name<'_> {
@@ -269,6 +270,10 @@ macro_rules! write_impls {
             fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
                 crate::tcp_link::poll(&self.core);
                 self.core.send_all(buf, -1)
+            }
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                crate::tcp_link::poll(&self.core);
+                self.core.write_some_vectored(bufs)
             }
             fn flush(&mut self) -> io::Result<()> {
                 Ok(())
@@ -282,6 +287,10 @@ macro_rules! write_impls {
             fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
                 crate::tcp_link::poll(&self.core);
                 self.core.send_all(buf, -1)
+            }
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                crate::tcp_link::poll(&self.core);
+                self.core.write_some_vectored(bufs)
             }
             fn flush(&mut self) -> io::Result<()> {
                 Ok(())

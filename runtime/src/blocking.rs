@@ -21,10 +21,16 @@ use crate::sched::s;
 use crate::shared::chmake_shared;
 use crate::time;
 
-/// Most helper threads alive at once; more jobs wait in a queue.
-pub(crate) const MAX_THREADS: usize = 64;
-/// A helper with nothing to do for this long exits.
-pub(crate) const IDLE_EXIT: Duration = Duration::from_secs(5);
+/// Most helper threads alive at once; more jobs wait in a queue. (Small in
+/// this crate's unit tests, which check the bound.)
+pub(crate) const MAX_THREADS: usize = if cfg!(test) { 4 } else { 64 };
+/// A helper with nothing to do for this long exits. (Short in this crate's
+/// unit tests, which check that idle helpers go.)
+pub(crate) const IDLE_EXIT: Duration = if cfg!(test) {
+    Duration::from_millis(50)
+} else {
+    Duration::from_secs(5)
+};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -146,5 +152,58 @@ where
     match rx.recv(deadline)? {
         Ok(v) => Ok(v),
         Err(p) => panic::resume_unwind(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn threads() -> usize {
+        lock().threads
+    }
+
+    #[test]
+    fn bounded_and_idle_helpers_exit() {
+        // More concurrent jobs than helpers: at most MAX_THREADS run at
+        // once, the rest wait their turn, and all complete.
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..3 * MAX_THREADS)
+            .map(|i| {
+                let (running, peak) = (running.clone(), peak.clone());
+                crate::go(move || {
+                    blocking(
+                        move || {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            peak.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(5));
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            i
+                        },
+                        -1,
+                    )
+                    .unwrap()
+                })
+                .unwrap()
+            })
+            .collect();
+        let sum: usize = hs.into_iter().map(|h| h.join(-1).unwrap()).sum();
+        assert_eq!(sum, (0..3 * MAX_THREADS).sum());
+        assert!(peak.load(Ordering::SeqCst) <= MAX_THREADS);
+        assert!(threads() <= MAX_THREADS);
+        // Idle helpers exit: wait for it (generous bound for slow runs).
+        let start = std::time::Instant::now();
+        while threads() > 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "helpers never exited"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // And the pool starts again on demand.
+        assert_eq!(blocking(|| 7, -1).unwrap(), 7);
     }
 }

@@ -184,6 +184,11 @@ unsafe impl Stack for RegionStack {
 
 type CoObj = Coroutine<usize, (), (), RegionStack>;
 
+/// The largest coroutine body kept inline on the new stack; larger ones
+/// are boxed (corosensei refuses more than 1 KiB, and wraps the body in
+/// a few words of its own).
+const INLINE_BODY_MAX: usize = 512;
+
 /// A stack and, while it runs one, the coroutine on it. Lives at the top of
 /// its own stack's memory, so its address is stable while the coroutine
 /// runs.
@@ -208,12 +213,24 @@ impl std::fmt::Debug for CoSlot {
 
 impl CoSlot {
     /// Puts a new coroutine running `body` on this slot's stack.
-    pub(crate) fn start(&mut self, body: impl FnOnce(&Yld, usize) + 'static) {
+    ///
+    /// corosensei copies the initial function onto the new stack and
+    /// panics ("type is too big to transfer") when it is larger than 1 KiB,
+    /// so a closure that captures more than [`INLINE_BODY_MAX`] bytes (a
+    /// TLS session, a big array) is moved to the heap first: one
+    /// allocation, only for such closures (the size is known at compile
+    /// time, so the test costs nothing).
+    pub(crate) fn start<F: FnOnce(&Yld, usize) + 'static>(&mut self, body: F) {
         let stack = RegionStack {
             base: self as *mut CoSlot as usize,
             limit: self.guard.0,
         };
-        self.co = Some(Coroutine::with_stack(stack, body));
+        self.co = Some(if std::mem::size_of::<F>() <= INLINE_BODY_MAX {
+            Coroutine::with_stack(stack, body)
+        } else {
+            let body = Box::new(body);
+            Coroutine::with_stack(stack, move |y: &Yld, input: usize| body(y, input))
+        });
     }
 
     /// Resumes the coroutine on this slot.

@@ -97,8 +97,34 @@ func oneWay() float64 {
 	return float64(time.Since(start).Nanoseconds()) / messages
 }
 
+func lockedOneWay() float64 {
+	ch := make(chan uint64, 128)
+	done := make(chan uint64)
+	res := make(chan float64)
+	go func() {
+		runtime.LockOSThread()
+		var sum uint64
+		for v := range ch {
+			sum += v
+		}
+		done <- sum
+	}()
+	go func() {
+		runtime.LockOSThread()
+		start := time.Now()
+		for i := uint64(0); i < messages; i++ {
+			ch <- i
+		}
+		close(ch)
+		<-done
+		res <- float64(time.Since(start).Nanoseconds()) / messages
+	}()
+	return <-res
+}
+
 func main() {
 	report("go_ping_pong", pingPong)
 	report("go_locked_ping_pong", lockedPingPong)
 	report("go_one_way", oneWay)
+	report("go_locked_one_way", lockedOneWay)
 }

@@ -527,6 +527,39 @@ impl<'m> Stream<'m> {
         }
     }
 
+    /// One gathering send, for `io::Write::write_vectored`: up to
+    /// `IOV_WINDOW` buffers in one `sendmsg`, at least one byte unless all
+    /// of `bufs` are empty; blocks without a deadline. Crates that queue
+    /// several records (rustls: a handshake flight, or a last record and
+    /// an alert before giving up) hand them over in one call, as they
+    /// would to a std socket.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_all`](Self::send_all).
+    pub fn write_some_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.check_send(-1)?;
+        let mut iov = [EMPTY_IOV; IOV_WINDOW];
+        let cnt = Cursor::default().window(bufs.iter().map(|b| (b.as_ptr(), b.len())), &mut iov);
+        if cnt == 0 {
+            return Ok(0);
+        }
+        // SAFETY: msghdr is plain old data; all-zero is valid.
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = cnt as _;
+        loop {
+            // SAFETY: `msg` points at `cnt` iovecs describing live, readable
+            // parts of `bufs`; no address or control data.
+            let n = unsafe { libc::sendmsg(self.fd(), &msg, libc::MSG_NOSIGNAL) };
+            if n >= 0 {
+                self.wake_peer_reader();
+                return Ok(n as usize);
+            }
+            self.send_failed(io::Error::last_os_error(), -1)?;
+        }
+    }
+
     /// Half-closes the stream (`shutdown(SHUT_WR)`): the peer reads the end
     /// of stream after the data sent so far; receiving keeps working.
     ///
