@@ -30,6 +30,13 @@ fn doorbells_are_closed_when_their_threads_exit() {
     assert_eq!(y.recv(-1).unwrap(), 1);
     t.join().unwrap();
     assert_eq!(blocking(|| 1, -1).unwrap(), 1);
+    // That wait may not have blocked (the helper can answer first), so make
+    // sure: a coroutine that waits on a shared channel (it runs until it
+    // blocks, so the doorbell exists when `go` returns), then is cancelled.
+    let (x, _y) = chmake_shared::<u32>(0).unwrap();
+    let parked = go(move || x.recv(-1)).unwrap();
+    assert!(!parked.is_finished());
+    drop(parked);
     let before = open_fds();
     for round in 0..20 {
         let b = b.clone();
