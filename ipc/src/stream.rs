@@ -3,11 +3,9 @@
 //! ([`dill_runtime::sock::Stream`]).
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 
 use dill_runtime::sock::{HeapSlot, Stream, StreamMem};
-use dill_runtime::ByteStream;
 
 /// Memory for one IPC connection, supplied by the caller of the `_mem`
 /// functions ([`ipc_connect_mem`](crate::ipc_connect_mem),
@@ -40,7 +38,7 @@ impl fmt::Debug for IpcMem {
 /// A connected `AF_UNIX` byte stream.
 ///
 /// Move bytes with [`bsend`](crate::bsend), [`brecv`](crate::brecv) and
-/// their vectored forms, or through [`io::Read`]/[`io::Write`] (which block
+/// their vectored forms, or through [`io::Read`](std::io::Read)/[`io::Write`](std::io::Write) (which block
 /// without a deadline). Pass descriptors with
 /// [`ipc_sendfd`](crate::ipc_sendfd)/[`ipc_recvfd`](crate::ipc_recvfd).
 ///
@@ -90,38 +88,6 @@ impl<'m> IpcStream<'m> {
     pub(crate) fn fd(&self) -> RawFd {
         self.core.fd()
     }
-
-    /// Splits the stream into its receiving and its sending direction, as
-    /// two owned values that can move into different coroutines (they are
-    /// `'static` when the stream is).
-    ///
-    /// Each half is a [`ByteStream`] for its own direction (calls in the
-    /// other direction fail with `ENOTSUP`) and implements `io::Read` or
-    /// `io::Write`. The socket is closed when both halves are dropped;
-    /// [`IpcStream::unsplit`] puts them back together (for
-    /// [`ipc_close`](crate::ipc_close), descriptor passing, …).
-    #[doc = include_str!("../../docs/ipc_split.md")]
-    pub fn split(self) -> (IpcReadHalf<'m>, IpcWriteHalf<'m>) {
-        let (r, w) = self.core.split();
-        (IpcReadHalf { core: r }, IpcWriteHalf { core: w })
-    }
-
-    /// Joins the two halves of one stream back into the stream.
-    ///
-    /// # Errors
-    ///
-    /// Gives both halves back, unchanged, if they come from different
-    /// streams.
-    #[allow(clippy::result_large_err)]
-    pub fn unsplit(
-        r: IpcReadHalf<'m>,
-        w: IpcWriteHalf<'m>,
-    ) -> Result<IpcStream<'m>, (IpcReadHalf<'m>, IpcWriteHalf<'m>)> {
-        match Stream::unsplit(r.core, w.core) {
-            Ok(core) => Ok(IpcStream { core }),
-            Err((r, w)) => Err((IpcReadHalf { core: r }, IpcWriteHalf { core: w })),
-        }
-    }
 }
 
 impl IpcStream<'static> {
@@ -134,165 +100,44 @@ impl IpcStream<'static> {
     }
 }
 
-/// The receiving direction of a split [`IpcStream`]: a [`ByteStream`]
-/// whose sends fail with `ENOTSUP`, and an `io::Read`. Also usable through
-/// a shared reference (`&IpcReadHalf`); a second concurrent receiver gets
-/// `EBUSY`.
-pub struct IpcReadHalf<'m> {
-    core: Stream<'m>,
-}
-
-/// The sending direction of a split [`IpcStream`]: a [`ByteStream`] whose
-/// receives fail with `ENOTSUP`, and an `io::Write`. Also usable through a
-/// shared reference (`&IpcWriteHalf`); a second concurrent sender gets
-/// `EBUSY`.
-pub struct IpcWriteHalf<'m> {
-    core: Stream<'m>,
-}
-
-impl IpcWriteHalf<'_> {
+dill_runtime::stream_handles! {
+    stream: IpcStream, "IpcStream";
+    /// The receiving direction of a split [`IpcStream`]: a [`ByteStream`](dill_runtime::ByteStream)
+    /// whose sends fail with `ENOTSUP`, and an `io::Read`. Also usable through
+    /// a shared reference (`&IpcReadHalf`); a second concurrent receiver gets
+    /// `EBUSY`.
+    read: IpcReadHalf, "IpcReadHalf";
+    /// The sending direction of a split [`IpcStream`]: a [`ByteStream`](dill_runtime::ByteStream) whose
+    /// receives fail with `ENOTSUP`, and an `io::Write`. Also usable through a
+    /// shared reference (`&IpcWriteHalf`); a second concurrent sender gets
+    /// `EBUSY`.
+    write: IpcWriteHalf, "IpcWriteHalf";
     /// Half-closes the stream, as [`ipc_done`](crate::ipc_done): the peer
     /// reads the end of stream after the data sent so far.
     ///
     /// # Errors
     ///
     /// As [`ipc_done`](crate::ipc_done).
-    pub fn done(&self, deadline: i64) -> io::Result<()> {
-        self.core.done(deadline)
-    }
+    done;
+    /// Splits the stream into its receiving and its sending direction, as
+    /// two owned values that can move into different coroutines (they are
+    /// `'static` when the stream is).
+    ///
+    /// Each half is a [`ByteStream`](dill_runtime::ByteStream) for its own direction (calls in the
+    /// other direction fail with `ENOTSUP`) and implements `io::Read` or
+    /// `io::Write`. The socket is closed when both halves are dropped;
+    /// [`IpcStream::unsplit`] puts them back together (for
+    /// [`ipc_close`](crate::ipc_close), descriptor passing, …).
+    #[doc = include_str!("../../docs/ipc_split.md")]
+    split;
+    /// Joins the two halves of one stream back into the stream.
+    ///
+    /// # Errors
+    ///
+    /// Gives both halves back, unchanged, if they come from different
+    /// streams.
+    unsplit;
 }
-
-/// `ByteStream`, `io::Read`, `io::Write`, `AsRawFd`, `AsFd` and `Debug`
-/// for a handle type and for shared references to it.
-macro_rules! stream_impls {
-    ($name:ident, $label:literal) => {
-        impl ByteStream for $name<'_> {
-            #[inline]
-            fn bsendl(&mut self, bufs: &[IoSlice<'_>], deadline: i64) -> io::Result<()> {
-                self.core.send_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn brecvl(&mut self, bufs: &mut [IoSliceMut<'_>], deadline: i64) -> io::Result<()> {
-                self.core.recv_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn bsend(&mut self, buf: &[u8], deadline: i64) -> io::Result<()> {
-                self.core.send_all(buf, deadline)
-            }
-            #[inline]
-            fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> io::Result<()> {
-                self.core.recv_all(buf, deadline)
-            }
-        }
-
-        /// Through a shared reference, so that a receiving and a sending
-        /// coroutine can share one handle (a second concurrent receiver or
-        /// sender gets `EBUSY`).
-        impl ByteStream for &$name<'_> {
-            #[inline]
-            fn bsendl(&mut self, bufs: &[IoSlice<'_>], deadline: i64) -> io::Result<()> {
-                self.core.send_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn brecvl(&mut self, bufs: &mut [IoSliceMut<'_>], deadline: i64) -> io::Result<()> {
-                self.core.recv_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn bsend(&mut self, buf: &[u8], deadline: i64) -> io::Result<()> {
-                self.core.send_all(buf, deadline)
-            }
-            #[inline]
-            fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> io::Result<()> {
-                self.core.recv_all(buf, deadline)
-            }
-        }
-
-        impl AsRawFd for $name<'_> {
-            fn as_raw_fd(&self) -> RawFd {
-                self.core.fd()
-            }
-        }
-
-        impl AsFd for $name<'_> {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                // SAFETY: the descriptor stays open for as long as `self` is
-                // borrowed (it is closed only when the last handle drops).
-                unsafe { BorrowedFd::borrow_raw(self.core.fd()) }
-            }
-        }
-
-        impl fmt::Debug for $name<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut d = f.debug_struct($label);
-                self.core.debug_fields(&mut d);
-                d.finish()
-            }
-        }
-    };
-}
-
-/// `io::Read` for a handle type and a shared reference to it: blocks
-/// without a deadline and returns as soon as some bytes are available;
-/// `Ok(0)` means the peer has finished sending.
-macro_rules! read_impls {
-    ($name:ident) => {
-        impl io::Read for $name<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.core.read_some(buf)
-            }
-        }
-        impl io::Read for &$name<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.core.read_some(buf)
-            }
-        }
-    };
-}
-
-/// `io::Write` for a handle type and a shared reference to it: blocks
-/// without a deadline and returns once at least one byte has been handed
-/// to the kernel; `write_vectored` gathers the buffers into one send.
-/// `flush` does nothing: there is no user-space buffer.
-macro_rules! write_impls {
-    ($name:ident) => {
-        impl io::Write for $name<'_> {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.core.write_some(buf)
-            }
-            fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-                self.core.send_all(buf, -1)
-            }
-            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-                self.core.write_some_vectored(bufs)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        impl io::Write for &$name<'_> {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                self.core.write_some(buf)
-            }
-            fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-                self.core.send_all(buf, -1)
-            }
-            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-                self.core.write_some_vectored(bufs)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-    };
-}
-
-stream_impls!(IpcStream, "IpcStream");
-stream_impls!(IpcReadHalf, "IpcReadHalf");
-stream_impls!(IpcWriteHalf, "IpcWriteHalf");
-read_impls!(IpcStream);
-read_impls!(IpcReadHalf);
-write_impls!(IpcStream);
-write_impls!(IpcWriteHalf);
 
 /// Takes the descriptor back out of the stream: the runtime forgets it and
 /// the caller owns the open socket. Nothing is sent or closed.

@@ -6,12 +6,12 @@
 //! adds only what is specific to TCP: addresses and connecting.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 
+use dill_runtime::check_cancelled;
 use dill_runtime::sock::{self, check_deadline, err, HeapSlot, RawAddr, Stream, StreamMem};
-use dill_runtime::{check_cancelled, ByteStream};
 
 /// Memory for one TCP connection, supplied by the caller of the `_mem`
 /// functions ([`tcp_connect_mem`], [`tcp_accept_mem`](crate::tcp_accept_mem)).
@@ -101,31 +101,6 @@ impl<'m> TcpStream<'m> {
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         sock::peer_addr(self.core.fd())
     }
-
-    /// Splits the stream into its receiving and sending directions, as two
-    /// owned values that can move into different coroutines.
-    #[doc = include_str!("../../docs/tcp_split.md")]
-    pub fn split(self) -> (TcpReadHalf<'m>, TcpWriteHalf<'m>) {
-        let (r, w) = self.core.split();
-        (TcpReadHalf { core: r }, TcpWriteHalf { core: w })
-    }
-
-    /// Joins the two halves of one stream back into the stream.
-    ///
-    /// # Errors
-    ///
-    /// Gives both halves back, unchanged, if they come from different
-    /// streams.
-    #[allow(clippy::result_large_err)]
-    pub fn unsplit(
-        r: TcpReadHalf<'m>,
-        w: TcpWriteHalf<'m>,
-    ) -> Result<TcpStream<'m>, (TcpReadHalf<'m>, TcpWriteHalf<'m>)> {
-        match Stream::unsplit(r.core, w.core) {
-            Ok(core) => Ok(TcpStream { core }),
-            Err((r, w)) => Err((TcpReadHalf { core: r }, TcpWriteHalf { core: w })),
-        }
-    }
 }
 
 impl TcpStream<'static> {
@@ -136,176 +111,35 @@ impl TcpStream<'static> {
     }
 }
 
-/// The receiving direction of a split [`TcpStream`]: a [`ByteStream`]
-/// whose sends fail with `ENOTSUP`, and an `io::Read`. Also usable through
-/// a shared reference; a second concurrent receiver gets `EBUSY`.
-pub struct TcpReadHalf<'m> {
-    core: Stream<'m>,
-}
-
-/// The sending direction of a split [`TcpStream`]: a [`ByteStream`] whose
-/// receives fail with `ENOTSUP`, and an `io::Write`. Also usable through a
-/// shared reference; a second concurrent sender gets `EBUSY`.
-pub struct TcpWriteHalf<'m> {
-    core: Stream<'m>,
-}
-
-impl TcpWriteHalf<'_> {
+dill_runtime::stream_handles! {
+    stream: TcpStream, "TcpStream";
+    /// The receiving direction of a split [`TcpStream`]: a [`ByteStream`](dill_runtime::ByteStream)
+    /// whose sends fail with `ENOTSUP`, and an `io::Read`. Also usable through
+    /// a shared reference; a second concurrent receiver gets `EBUSY`.
+    read: TcpReadHalf, "TcpReadHalf";
+    /// The sending direction of a split [`TcpStream`]: a [`ByteStream`](dill_runtime::ByteStream) whose
+    /// receives fail with `ENOTSUP`, and an `io::Write`. Also usable through a
+    /// shared reference; a second concurrent sender gets `EBUSY`.
+    write: TcpWriteHalf, "TcpWriteHalf";
     /// Half-closes the connection, as [`tcp_done`].
     ///
     /// # Errors
     ///
     /// As [`tcp_done`].
-    pub fn done(&self, deadline: i64) -> io::Result<()> {
-        self.core.done(deadline)
-    }
+    done;
+    /// Splits the stream into its receiving and sending directions, as two
+    /// owned values that can move into different coroutines.
+    #[doc = include_str!("../../docs/tcp_split.md")]
+    split;
+    /// Joins the two halves of one stream back into the stream.
+    ///
+    /// # Errors
+    ///
+    /// Gives both halves back, unchanged, if they come from different
+    /// streams.
+    unsplit;
+    hook: crate::tcp_link::poll;
 }
-
-/// `ByteStream`, `AsRawFd`, `AsFd` and `Debug` for a handle type (and
-/// `ByteStream` for a shared reference to it).
-macro_rules! stream_impls {
-    ($name:ident, $label:literal) => {
-        impl ByteStream for $name<'_> {
-            #[inline]
-            fn bsendl(&mut self, bufs: &[IoSlice<'_>], deadline: i64) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.send_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn brecvl(&mut self, bufs: &mut [IoSliceMut<'_>], deadline: i64) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.recv_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn bsend(&mut self, buf: &[u8], deadline: i64) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.send_all(buf, deadline)
-            }
-            #[inline]
-            fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.recv_all(buf, deadline)
-            }
-        }
-
-        /// Through a shared reference, so that a receiving and a sending
-        /// coroutine can share one handle (a second concurrent receiver or
-        /// sender gets `EBUSY`).
-        impl ByteStream for &$name<'_> {
-            #[inline]
-            fn bsendl(&mut self, bufs: &[IoSlice<'_>], deadline: i64) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.send_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn brecvl(&mut self, bufs: &mut [IoSliceMut<'_>], deadline: i64) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.recv_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn bsend(&mut self, buf: &[u8], deadline: i64) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.send_all(buf, deadline)
-            }
-            #[inline]
-            fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.recv_all(buf, deadline)
-            }
-        }
-
-        impl AsRawFd for $name<'_> {
-            fn as_raw_fd(&self) -> RawFd {
-                self.core.fd()
-            }
-        }
-
-        impl AsFd for $name<'_> {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                // SAFETY: the descriptor stays open for as long as `self` is
-                // borrowed (it is closed only when the last handle drops).
-                unsafe { BorrowedFd::borrow_raw(self.core.fd()) }
-            }
-        }
-
-        impl fmt::Debug for $name<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let mut d = f.debug_struct($label);
-                self.core.debug_fields(&mut d);
-                d.finish()
-            }
-        }
-    };
-}
-
-/// `io::Read` for a handle type and a shared reference to it: blocks
-/// without a deadline; `Ok(0)` means the peer has finished sending.
-macro_rules! read_impls {
-    ($name:ident) => {
-        impl io::Read for $name<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                crate::tcp_link::poll(&self.core);
-                self.core.read_some(buf)
-            }
-        }
-        impl io::Read for &$name<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                crate::tcp_link::poll(&self.core);
-                self.core.read_some(buf)
-            }
-        }
-    };
-}
-
-/// `io::Write` for a handle type and a shared reference to it: blocks
-/// without a deadline; `write_vectored` gathers the buffers into one
-/// send; `flush` does nothing (no user-space buffer).
-macro_rules! write_impls {
-    ($name:ident) => {
-        impl io::Write for $name<'_> {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                crate::tcp_link::poll(&self.core);
-                self.core.write_some(buf)
-            }
-            fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.send_all(buf, -1)
-            }
-            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-                crate::tcp_link::poll(&self.core);
-                self.core.write_some_vectored(bufs)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        impl io::Write for &$name<'_> {
-            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-                crate::tcp_link::poll(&self.core);
-                self.core.write_some(buf)
-            }
-            fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-                crate::tcp_link::poll(&self.core);
-                self.core.send_all(buf, -1)
-            }
-            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-                crate::tcp_link::poll(&self.core);
-                self.core.write_some_vectored(bufs)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-    };
-}
-
-stream_impls!(TcpStream, "TcpStream");
-stream_impls!(TcpReadHalf, "TcpReadHalf");
-stream_impls!(TcpWriteHalf, "TcpWriteHalf");
-read_impls!(TcpStream);
-read_impls!(TcpReadHalf);
-write_impls!(TcpStream);
-write_impls!(TcpWriteHalf);
 
 /// Takes the descriptor back out of the stream: the runtime forgets it and
 /// the caller owns the open socket. Nothing is sent or closed.

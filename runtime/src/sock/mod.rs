@@ -13,7 +13,9 @@
 //!   into a receiving and a sending handle ([`Stream::split`]), and taking
 //!   the descriptor back out ([`Stream::into_fd`]). A family wraps it in
 //!   its own types and adds what is specific to it (addresses, descriptor
-//!   passing, credentials).
+//!   passing, credentials). The `stream_handles!` macro defines a family's
+//!   split halves and the trait impls of its handles over [`Stream`] once
+//!   for all families.
 //! * [`Listener`] is a listening socket in a [`ListenerMem`]; [`accept`]
 //!   takes one connection.
 //! * [`RawAddr`] converts `std::net::SocketAddr` to and from the kernel's
@@ -25,6 +27,7 @@
 //! never `SIGPIPE`.
 #![doc = include_str!("../../../docs/sock.md")]
 
+mod handle;
 mod heap;
 mod inet;
 mod listener;
