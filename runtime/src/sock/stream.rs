@@ -290,40 +290,40 @@ impl<'m> Stream<'m> {
     /// peer is `ECONNRESET`).
     #[cold]
     pub fn send_failed(&self, e: io::Error, deadline: i64) -> io::Result<()> {
-        let res = match e.raw_os_error() {
-            Some(libc::EAGAIN) => {
-                self.set(SBUSY);
-                let r = fdout_edge(self.fd(), deadline);
-                self.clear(SBUSY);
-                r
-            }
-            Some(libc::EINTR) => Ok(()),
-            // The peer has closed (EPIPE) or reset the connection.
-            Some(libc::EPIPE | libc::ECONNRESET | libc::ENOTCONN) => Err(err(libc::ECONNRESET)),
-            _ => Err(e),
-        };
-        if res.is_err() {
-            self.set(OUTERR);
-        }
-        res
+        self.failed(e, deadline, true)
     }
 
     /// Handles a failed receive, like [`send_failed`](Self::send_failed).
     #[cold]
     pub fn recv_failed(&self, e: io::Error, deadline: i64) -> io::Result<()> {
+        self.failed(e, deadline, false)
+    }
+
+    /// Both of the above: `out` says which direction failed.
+    #[inline]
+    fn failed(&self, e: io::Error, deadline: i64, out: bool) -> io::Result<()> {
+        let (busy, broken) = if out { (SBUSY, OUTERR) } else { (RBUSY, INERR) };
         let res = match e.raw_os_error() {
             Some(libc::EAGAIN) => {
-                self.set(RBUSY);
-                let r = fdin_edge(self.fd(), deadline);
-                self.clear(RBUSY);
+                self.set(busy);
+                let r = if out {
+                    fdout_edge(self.fd(), deadline)
+                } else {
+                    fdin_edge(self.fd(), deadline)
+                };
+                self.clear(busy);
                 r
             }
             Some(libc::EINTR) => Ok(()),
-            Some(libc::ECONNRESET | libc::ENOTCONN | libc::ETIMEDOUT) => Err(err(libc::ECONNRESET)),
+            // The peer has closed or reset the connection: a send sees
+            // EPIPE, a receive ETIMEDOUT when keepalive gave up on it.
+            Some(libc::ECONNRESET | libc::ENOTCONN) => Err(err(libc::ECONNRESET)),
+            Some(libc::EPIPE) if out => Err(err(libc::ECONNRESET)),
+            Some(libc::ETIMEDOUT) if !out => Err(err(libc::ECONNRESET)),
             _ => Err(e),
         };
         if res.is_err() {
-            self.set(INERR);
+            self.set(broken);
         }
         res
     }
