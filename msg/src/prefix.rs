@@ -16,20 +16,13 @@ use std::io::{self, IoSlice, IoSliceMut};
 
 use dill_runtime::{ByteStream, MsgStream};
 
-use crate::util::{check_deadline, err, in_len, out_len, recv_into, send_framed};
+use crate::util::{err, in_len, out_len, recv_into, send_framed, Dirs};
 
 /// The size field is sent most significant byte first (network order, the
 /// default).
 pub const PREFIX_BIG_ENDIAN: u32 = 0;
 /// The size field is sent least significant byte first.
 pub const PREFIX_LITTLE_ENDIAN: u32 = 1;
-
-/// Inbound direction broken: later receives fail with `ECONNRESET`.
-const INERR: u8 = 1 << 0;
-/// Outbound direction broken: later sends fail with `ECONNRESET`.
-const OUTERR: u8 = 1 << 1;
-/// The stream ended at a receive: later receives fail with `EPIPE`.
-const INDONE: u8 = 1 << 2;
 
 /// Bytes thrown away per receive when skipping an oversized message and
 /// the caller's buffers are smaller than this.
@@ -46,7 +39,7 @@ pub struct PrefixStream<S> {
     s: S,
     hdrlen: u8,
     little: bool,
-    state: u8,
+    state: Dirs,
 }
 
 /// Creates a PREFIX message socket on top of the byte stream `s`.
@@ -67,7 +60,7 @@ pub fn prefix_attach<S: ByteStream>(
         s,
         hdrlen: hdrlen as u8,
         little: flags & PREFIX_LITTLE_ENDIAN != 0,
-        state: 0,
+        state: Dirs::default(),
     })
 }
 
@@ -79,9 +72,7 @@ impl<S: ByteStream> PrefixStream<S> {
     /// `ECONNRESET`: see ERRORS below.
     #[doc = include_str!("../../docs/prefix_detach.md")]
     pub fn detach(self) -> io::Result<S> {
-        if self.state & (INERR | OUTERR) != 0 {
-            return Err(err(libc::ECONNRESET));
-        }
+        self.state.check_detach()?;
         Ok(self.s)
     }
 
@@ -145,26 +136,11 @@ impl<S: ByteStream> PrefixStream<S> {
         }
         Ok(())
     }
-
-    /// Marks the inbound direction after a failed receive: the end of the
-    /// stream stays `EPIPE`, anything else breaks it (`ECONNRESET` later).
-    #[cold]
-    fn recv_failed(&mut self, e: io::Error) -> io::Error {
-        if e.raw_os_error() == Some(libc::EPIPE) {
-            self.state |= INDONE;
-        } else {
-            self.state |= INERR;
-        }
-        e
-    }
 }
 
 impl<S: ByteStream> MsgStream for PrefixStream<S> {
     fn msendl(&mut self, bufs: &[IoSlice<'_>], deadline: i64) -> io::Result<()> {
-        if self.state & OUTERR != 0 {
-            return Err(err(libc::ECONNRESET));
-        }
-        check_deadline(deadline)?;
+        self.state.check_send(deadline)?;
         let len = match out_len(bufs) {
             Some(n) if n as u64 <= self.max_len() => n as u64,
             _ => return Err(err(libc::EMSGSIZE)),
@@ -177,42 +153,28 @@ impl<S: ByteStream> MsgStream for PrefixStream<S> {
             &[],
             deadline,
         );
-        if let Err(e) = &r {
-            // A stream below that refuses to send at all (half-closed:
-            // EPIPE) keeps saying so; any other failure may have left part
-            // of the message on the wire.
-            if e.raw_os_error() != Some(libc::EPIPE) {
-                self.state |= OUTERR;
-            }
-        }
+        self.state.sent(&r);
         r
     }
 
     fn mrecvl(&mut self, bufs: &mut [IoSliceMut<'_>], deadline: i64) -> io::Result<usize> {
-        if self.state & (INERR | INDONE) != 0 {
-            return Err(err(if self.state & INERR != 0 {
-                libc::ECONNRESET
-            } else {
-                libc::EPIPE
-            }));
-        }
-        check_deadline(deadline)?;
+        self.state.check_recv(deadline)?;
         let mut hdr = [0u8; 8];
         if let Err(e) = self.s.brecv(&mut hdr[..self.hdrlen as usize], deadline) {
-            return Err(self.recv_failed(e));
+            return Err(self.state.recv_failed(e));
         }
         let len = self.decode(&hdr);
         let cap = in_len(bufs);
         if len > cap as u64 {
             if let Err(e) = self.skip(bufs, len, deadline) {
-                return Err(self.recv_failed(e));
+                return Err(self.state.recv_failed(e));
             }
             return Err(err(libc::EMSGSIZE));
         }
         let len = len as usize;
         if len > 0 {
             if let Err(e) = recv_into(&mut self.s, bufs, len, deadline) {
-                return Err(self.recv_failed(e));
+                return Err(self.state.recv_failed(e));
             }
         }
         Ok(len)
@@ -231,21 +193,17 @@ impl<S> PrefixStream<S> {
 
 impl<S: fmt::Debug> fmt::Debug for PrefixStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrefixStream")
-            .field("hdrlen", &self.hdrlen)
-            .field(
-                "order",
-                &if self.little {
-                    "little-endian"
-                } else {
-                    "big-endian"
-                },
-            )
-            .field("inerr", &(self.state & INERR != 0))
-            .field("outerr", &(self.state & OUTERR != 0))
-            .field("indone", &(self.state & INDONE != 0))
-            .field("stream", &self.s)
-            .finish()
+        let mut d = f.debug_struct("PrefixStream");
+        d.field("hdrlen", &self.hdrlen).field(
+            "order",
+            &if self.little {
+                "little-endian"
+            } else {
+                "big-endian"
+            },
+        );
+        self.state.debug_fields(&mut d);
+        d.field("stream", &self.s).finish()
     }
 }
 

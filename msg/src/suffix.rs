@@ -34,14 +34,10 @@ use std::io::{self, IoSlice, IoSliceMut};
 
 use dill_runtime::{ByteStream, MsgStream};
 
-use crate::util::{check_deadline, err, send_framed, Out};
+use crate::util::{check_deadline, err, send_framed, Dirs, Out};
 
 /// The longest delimiter.
 pub(crate) const MAX_SUFFIX: usize = 32;
-
-const INERR: u8 = 1 << 0;
-const OUTERR: u8 = 1 << 1;
-const INDONE: u8 = 1 << 2;
 
 /// A delimiter with its KMP failure table, inline.
 #[derive(Clone, Copy)]
@@ -143,7 +139,7 @@ impl Delim {
 pub struct SuffixStream<S> {
     s: S,
     delim: Delim,
-    state: u8,
+    state: Dirs,
 }
 
 /// Creates a SUFFIX message socket on top of the byte stream `s`.
@@ -154,7 +150,11 @@ pub struct SuffixStream<S> {
 #[doc = include_str!("../../docs/suffix_attach.md")]
 pub fn suffix_attach<S: ByteStream>(s: S, suffix: &[u8]) -> io::Result<SuffixStream<S>> {
     let delim = Delim::new(suffix).ok_or_else(|| err(libc::EINVAL))?;
-    Ok(SuffixStream { s, delim, state: 0 })
+    Ok(SuffixStream {
+        s,
+        delim,
+        state: Dirs::default(),
+    })
 }
 
 impl<S: ByteStream> SuffixStream<S> {
@@ -166,53 +166,24 @@ impl<S: ByteStream> SuffixStream<S> {
     #[doc = include_str!("../../docs/suffix_detach.md")]
     pub fn detach(self, deadline: i64) -> io::Result<S> {
         check_deadline(deadline)?;
-        if self.state & (INERR | OUTERR) != 0 {
-            return Err(err(libc::ECONNRESET));
-        }
+        self.state.check_detach()?;
         Ok(self.s)
-    }
-
-    #[cold]
-    fn recv_failed(&mut self, e: io::Error) -> io::Error {
-        if e.raw_os_error() == Some(libc::EPIPE) {
-            self.state |= INDONE;
-        } else {
-            self.state |= INERR;
-        }
-        e
     }
 }
 
 impl<S: ByteStream> MsgStream for SuffixStream<S> {
     fn msendl(&mut self, bufs: &[IoSlice<'_>], deadline: i64) -> io::Result<()> {
-        if self.state & OUTERR != 0 {
-            return Err(err(libc::ECONNRESET));
-        }
-        check_deadline(deadline)?;
+        self.state.check_send(deadline)?;
         if !self.delim.frames_cleanly(bufs) {
             return Err(err(libc::EINVAL));
         }
         let r = send_framed(&mut self.s, &[], bufs, self.delim.as_slice(), deadline);
-        if let Err(e) = &r {
-            // A stream below that refuses to send at all (half-closed:
-            // EPIPE) keeps saying so; any other failure may have left part
-            // of the message on the wire.
-            if e.raw_os_error() != Some(libc::EPIPE) {
-                self.state |= OUTERR;
-            }
-        }
+        self.state.sent(&r);
         r
     }
 
     fn mrecvl(&mut self, bufs: &mut [IoSliceMut<'_>], deadline: i64) -> io::Result<usize> {
-        if self.state & (INERR | INDONE) != 0 {
-            return Err(err(if self.state & INERR != 0 {
-                libc::ECONNRESET
-            } else {
-                libc::EPIPE
-            }));
-        }
-        check_deadline(deadline)?;
+        self.state.check_recv(deadline)?;
         let delim = self.delim;
         let m = delim.len as usize;
         let mut out = Out::new(bufs);
@@ -222,7 +193,7 @@ impl<S: ByteStream> MsgStream for SuffixStream<S> {
             // The delimiter cannot end before `m - j` more bytes.
             let want = m - j;
             if let Err(e) = self.s.brecv(&mut chunk[..want], deadline) {
-                return Err(self.recv_failed(e));
+                return Err(self.state.recv_failed(e));
             }
             for &c in &chunk[..want] {
                 j = delim.step(j, c, |d| out.put(d));
@@ -251,16 +222,13 @@ impl<S> SuffixStream<S> {
 
 impl<S: fmt::Debug> fmt::Debug for SuffixStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SuffixStream")
-            .field(
-                "suffix",
-                &format_args!("\"{}\"", self.delim.as_slice().escape_ascii()),
-            )
-            .field("inerr", &(self.state & INERR != 0))
-            .field("outerr", &(self.state & OUTERR != 0))
-            .field("indone", &(self.state & INDONE != 0))
-            .field("stream", &self.s)
-            .finish()
+        let mut d = f.debug_struct("SuffixStream");
+        d.field(
+            "suffix",
+            &format_args!("\"{}\"", self.delim.as_slice().escape_ascii()),
+        );
+        self.state.debug_fields(&mut d);
+        d.field("stream", &self.s).finish()
     }
 }
 

@@ -2,6 +2,7 @@
 //! walked in stack windows, and a cursor that copies bytes into a caller's
 //! buffer list.
 
+use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut};
 
 use dill_runtime::ByteStream;
@@ -226,5 +227,86 @@ mod tests {
         assert!(out_equals(&out, b"STOP"));
         assert!(!out_equals(&out, b"STO"));
         assert!(!out_equals(&out, b"STOQ"));
+    }
+}
+
+/// What a framing layer (PREFIX, SUFFIX) remembers of the failures of its
+/// two directions, so that a message half on the wire is never followed by
+/// another: a broken direction keeps failing with `ECONNRESET`, and an
+/// inbound stream that ended keeps failing with `EPIPE`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Dirs(u8);
+
+/// Inbound direction broken: later receives fail with `ECONNRESET`.
+const INERR: u8 = 1 << 0;
+/// Outbound direction broken: later sends fail with `ECONNRESET`.
+const OUTERR: u8 = 1 << 1;
+/// The stream ended at a receive: later receives fail with `EPIPE`.
+const INDONE: u8 = 1 << 2;
+
+impl Dirs {
+    /// `ECONNRESET` if either direction is broken: the peers are out of
+    /// step, so the byte stream cannot be handed back.
+    #[inline]
+    pub(crate) fn check_detach(self) -> io::Result<()> {
+        if self.0 & (INERR | OUTERR) != 0 {
+            return Err(err(libc::ECONNRESET));
+        }
+        Ok(())
+    }
+
+    /// Before a send: `ECONNRESET` once the outbound direction is broken,
+    /// then `EINVAL` for a bad deadline.
+    #[inline]
+    pub(crate) fn check_send(self, deadline: i64) -> io::Result<()> {
+        if self.0 & OUTERR != 0 {
+            return Err(err(libc::ECONNRESET));
+        }
+        check_deadline(deadline)
+    }
+
+    /// After a send: a stream below that refuses to send at all
+    /// (half-closed: `EPIPE`) keeps saying so; any other failure may have
+    /// left part of the message on the wire and breaks the direction.
+    #[inline]
+    pub(crate) fn sent(&mut self, r: &io::Result<()>) {
+        if let Err(e) = r {
+            if e.raw_os_error() != Some(libc::EPIPE) {
+                self.0 |= OUTERR;
+            }
+        }
+    }
+
+    /// Before a receive: `ECONNRESET` once the inbound direction is broken,
+    /// `EPIPE` once the stream has ended, then `EINVAL` for a bad deadline.
+    #[inline]
+    pub(crate) fn check_recv(self, deadline: i64) -> io::Result<()> {
+        if self.0 & (INERR | INDONE) != 0 {
+            return Err(err(if self.0 & INERR != 0 {
+                libc::ECONNRESET
+            } else {
+                libc::EPIPE
+            }));
+        }
+        check_deadline(deadline)
+    }
+
+    /// Marks the inbound direction after a failed receive: the end of the
+    /// stream stays `EPIPE`, anything else breaks it (`ECONNRESET` later).
+    #[cold]
+    pub(crate) fn recv_failed(&mut self, e: io::Error) -> io::Error {
+        if e.raw_os_error() == Some(libc::EPIPE) {
+            self.0 |= INDONE;
+        } else {
+            self.0 |= INERR;
+        }
+        e
+    }
+
+    /// The three flags, for a layer's `Debug`.
+    pub(crate) fn debug_fields(self, d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("inerr", &(self.0 & INERR != 0))
+            .field("outerr", &(self.0 & OUTERR != 0))
+            .field("indone", &(self.0 & INDONE != 0));
     }
 }
