@@ -714,27 +714,59 @@ impl<T> Drop for Chan<T> {
 
 impl<T> fmt::Debug for Chan<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (done, peer_dropped, senders, cap, out) = {
+        let mut v = {
             // SAFETY: the reference ends with this block.
-            let d = unsafe { self.core.core.dir(self.end) };
-            (d.done, d.closed, d.senders.len(), d.cap, d.len)
+            let o = unsafe { self.core.core.dir(self.end) };
+            EndView {
+                end: self.end,
+                done: o.done,
+                peer_dropped: o.closed,
+                capacity: o.cap,
+                buffered_out: o.len,
+                blocked_senders: o.senders.len(),
+                ..EndView::default()
+            }
         };
-        let (peer_done, receivers, inn) = {
+        {
             // SAFETY: the reference ends with this block.
-            let d = unsafe { self.core.core.dir(self.end ^ 1) };
-            (d.done, d.receivers.len(), d.len)
-        };
-        f.debug_struct("Chan")
+            let i = unsafe { self.core.core.dir(self.end ^ 1) };
+            v.peer_done = i.done;
+            v.buffered_in = i.len;
+            v.blocked_receivers = i.receivers.len();
+        }
+        v.fmt::<T>(f, "Chan")
+    }
+}
+
+/// What `Debug` shows of one end of a channel, [`Chan`] or
+/// [`SharedChan`](crate::SharedChan): the fields are the same for both.
+#[derive(Default)]
+pub(crate) struct EndView {
+    pub(crate) end: usize,
+    pub(crate) done: bool,
+    pub(crate) peer_done: bool,
+    pub(crate) peer_dropped: bool,
+    pub(crate) capacity: usize,
+    pub(crate) buffered_out: usize,
+    pub(crate) buffered_in: usize,
+    pub(crate) blocked_senders: usize,
+    pub(crate) blocked_receivers: usize,
+}
+
+impl EndView {
+    /// Writes the view as a struct named `name`, for a channel of `T`.
+    pub(crate) fn fmt<T>(&self, f: &mut fmt::Formatter<'_>, name: &str) -> fmt::Result {
+        f.debug_struct(name)
             .field("end", &self.end)
             .field("type", &std::any::type_name::<T>())
-            .field("done", &done)
-            .field("peer_done", &peer_done)
-            .field("peer_dropped", &peer_dropped)
-            .field("capacity", &cap)
-            .field("buffered_out", &out)
-            .field("buffered_in", &inn)
-            .field("blocked_senders", &senders)
-            .field("blocked_receivers", &receivers)
+            .field("done", &self.done)
+            .field("peer_done", &self.peer_done)
+            .field("peer_dropped", &self.peer_dropped)
+            .field("capacity", &self.capacity)
+            .field("buffered_out", &self.buffered_out)
+            .field("buffered_in", &self.buffered_in)
+            .field("blocked_senders", &self.blocked_senders)
+            .field("blocked_receivers", &self.blocked_receivers)
             .finish()
     }
 }

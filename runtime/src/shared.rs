@@ -22,7 +22,7 @@ use std::io;
 use std::ptr;
 use std::sync::Arc;
 
-use crate::chan::{may_block, Node, Queue, BLOCK};
+use crate::chan::{may_block, EndView, Node, Queue, BLOCK};
 use crate::error::{errno, wait_result};
 use crate::inspect::Wait;
 use crate::remote::{RawLock, Remote, Waiter};
@@ -575,33 +575,23 @@ impl<T> Drop for SharedChan<T> {
 impl<T> fmt::Debug for SharedChan<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.core.lock.lock();
-        let (done, peer_dropped, cap, out, peer_done, inn, senders, receivers) = {
+        let v = {
             // SAFETY: lock held; the reference ends with this block.
             let st = unsafe { self.core.state() };
             let (o, i) = (&st.dirs[self.end], &st.dirs[self.end ^ 1]);
-            (
-                o.done,
-                o.closed,
-                o.cap,
-                o.buf.len(),
-                i.done,
-                i.buf.len(),
-                o.senders.len(),
-                i.receivers.len(),
-            )
+            EndView {
+                end: self.end,
+                done: o.done,
+                peer_done: i.done,
+                peer_dropped: o.closed,
+                capacity: o.cap,
+                buffered_out: o.buf.len(),
+                buffered_in: i.buf.len(),
+                blocked_senders: o.senders.len(),
+                blocked_receivers: i.receivers.len(),
+            }
         };
         self.core.lock.unlock();
-        f.debug_struct("SharedChan")
-            .field("end", &self.end)
-            .field("type", &std::any::type_name::<T>())
-            .field("done", &done)
-            .field("peer_done", &peer_done)
-            .field("peer_dropped", &peer_dropped)
-            .field("capacity", &cap)
-            .field("buffered_out", &out)
-            .field("buffered_in", &inn)
-            .field("blocked_senders", &senders)
-            .field("blocked_receivers", &receivers)
-            .finish()
+        v.fmt::<T>(f, "SharedChan")
     }
 }
