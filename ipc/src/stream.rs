@@ -3,7 +3,7 @@
 //! ([`dill_runtime::sock::Stream`]).
 
 use std::fmt;
-use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 
 use dill_runtime::sock::{HeapSlot, Stream, StreamMem};
 
@@ -137,19 +137,4 @@ dill_runtime::stream_handles! {
     /// Gives both halves back, unchanged, if they come from different
     /// streams.
     unsplit;
-}
-
-/// Takes the descriptor back out of the stream: the runtime forgets it and
-/// the caller owns the open socket. Nothing is sent or closed.
-impl IntoRawFd for IpcStream<'_> {
-    fn into_raw_fd(self) -> RawFd {
-        self.core.into_fd().into_raw_fd()
-    }
-}
-
-/// Takes the descriptor back out of the stream, as [`IntoRawFd`].
-impl From<IpcStream<'_>> for OwnedFd {
-    fn from(s: IpcStream<'_>) -> OwnedFd {
-        s.core.into_fd()
-    }
 }

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
 use dill_runtime::check_cancelled;
 use dill_runtime::sock::{self, check_deadline, err, HeapSlot, RawAddr, Stream, StreamMem};
@@ -139,21 +139,6 @@ dill_runtime::stream_handles! {
     /// streams.
     unsplit;
     hook: crate::tcp_link::poll;
-}
-
-/// Takes the descriptor back out of the stream: the runtime forgets it and
-/// the caller owns the open socket. Nothing is sent or closed.
-impl IntoRawFd for TcpStream<'_> {
-    fn into_raw_fd(self) -> RawFd {
-        self.core.into_fd().into_raw_fd()
-    }
-}
-
-/// Takes the descriptor back out of the stream, as [`IntoRawFd`].
-impl From<TcpStream<'_>> for OwnedFd {
-    fn from(s: TcpStream<'_>) -> OwnedFd {
-        s.core.into_fd()
-    }
 }
 
 /// `ENOBUFS` from the kernel is the `ENOMEM` of the man pages.

@@ -33,7 +33,9 @@
 /// [`ByteStream`](crate::ByteStream) (inlined: it is the hot path), and
 /// `io::Read` (stream and receiving half) or `io::Write` (stream and
 /// sending half) blocking without a deadline; for the three types
-/// themselves `AsRawFd`, `AsFd` and `Debug` (named by the given labels).
+/// themselves `AsRawFd`, `AsFd` and `Debug` (named by the given labels);
+/// for the stream `IntoRawFd` and `From<stream> for OwnedFd`, which take
+/// the descriptor back out.
 ///
 /// The optional `hook` is a function `fn(&Stream<'_>)` called at the start
 /// of every send and receive, before the core runs (TCP uses it to link
@@ -92,6 +94,22 @@ macro_rules! stream_handles {
             }
         }
 
+        /// Takes the descriptor back out of the stream: the runtime forgets it and
+        /// the caller owns the open socket. Nothing is sent or closed.
+        impl ::std::os::fd::IntoRawFd for $stream<'_> {
+            fn into_raw_fd(self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::IntoRawFd::into_raw_fd(self.core.into_fd())
+            }
+        }
+
+        /// Takes the descriptor back out of the stream, as
+        /// [`IntoRawFd`](std::os::fd::IntoRawFd).
+        impl ::std::convert::From<$stream<'_>> for ::std::os::fd::OwnedFd {
+            fn from(s: $stream<'_>) -> ::std::os::fd::OwnedFd {
+                s.core.into_fd()
+            }
+        }
+
         $crate::stream_handles!(@common $stream, $slabel, [$($hook)?]);
         $crate::stream_handles!(@common $read, $rlabel, [$($hook)?]);
         $crate::stream_handles!(@common $write, $wlabel, [$($hook)?]);
@@ -104,70 +122,13 @@ macro_rules! stream_handles {
     // `ByteStream` for the type and for shared references to it; `AsRawFd`,
     // `AsFd` and `Debug` for the type.
     (@common $name:ident, $label:literal, [$($hook:path)?]) => {
-        impl $crate::ByteStream for $name<'_> {
-            #[inline]
-            fn bsendl(
-                &mut self,
-                bufs: &[::std::io::IoSlice<'_>],
-                deadline: i64,
-            ) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.send_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn brecvl(
-                &mut self,
-                bufs: &mut [::std::io::IoSliceMut<'_>],
-                deadline: i64,
-            ) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.recv_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn bsend(&mut self, buf: &[u8], deadline: i64) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.send_all(buf, deadline)
-            }
-            #[inline]
-            fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.recv_all(buf, deadline)
-            }
-        }
-
-        /// Through a shared reference, so that a receiving and a sending
-        /// coroutine can share one handle (a second concurrent receiver or
-        /// sender gets `EBUSY`).
-        impl $crate::ByteStream for &$name<'_> {
-            #[inline]
-            fn bsendl(
-                &mut self,
-                bufs: &[::std::io::IoSlice<'_>],
-                deadline: i64,
-            ) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.send_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn brecvl(
-                &mut self,
-                bufs: &mut [::std::io::IoSliceMut<'_>],
-                deadline: i64,
-            ) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.recv_all_vectored(bufs, deadline)
-            }
-            #[inline]
-            fn bsend(&mut self, buf: &[u8], deadline: i64) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.send_all(buf, deadline)
-            }
-            #[inline]
-            fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.recv_all(buf, deadline)
-            }
-        }
+        $crate::stream_handles!(@bytestream $name<'_>, [$($hook)?]);
+        $crate::stream_handles!(
+            /// Through a shared reference, so that a receiving and a sending
+            /// coroutine can share one handle (a second concurrent receiver or
+            /// sender gets `EBUSY`).
+            @bytestream &$name<'_>, [$($hook)?]
+        );
 
         impl ::std::os::fd::AsRawFd for $name<'_> {
             fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
@@ -192,17 +153,49 @@ macro_rules! stream_handles {
         }
     };
 
+    ($(#[$m:meta])* @bytestream $ty:ty, [$($hook:path)?]) => {
+        $(#[$m])*
+        impl $crate::ByteStream for $ty {
+            #[inline]
+            fn bsendl(
+                &mut self,
+                bufs: &[::std::io::IoSlice<'_>],
+                deadline: i64,
+            ) -> ::std::io::Result<()> {
+                $($hook(&self.core);)?
+                self.core.send_all_vectored(bufs, deadline)
+            }
+            #[inline]
+            fn brecvl(
+                &mut self,
+                bufs: &mut [::std::io::IoSliceMut<'_>],
+                deadline: i64,
+            ) -> ::std::io::Result<()> {
+                $($hook(&self.core);)?
+                self.core.recv_all_vectored(bufs, deadline)
+            }
+            #[inline]
+            fn bsend(&mut self, buf: &[u8], deadline: i64) -> ::std::io::Result<()> {
+                $($hook(&self.core);)?
+                self.core.send_all(buf, deadline)
+            }
+            #[inline]
+            fn brecv(&mut self, buf: &mut [u8], deadline: i64) -> ::std::io::Result<()> {
+                $($hook(&self.core);)?
+                self.core.recv_all(buf, deadline)
+            }
+        }
+    };
+
     // `io::Read` for the type and a shared reference to it: blocks without
     // a deadline and returns as soon as some bytes are available; `Ok(0)`
     // means the peer has finished sending.
     (@read $name:ident, [$($hook:path)?]) => {
-        impl ::std::io::Read for $name<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
-                $($hook(&self.core);)?
-                self.core.read_some(buf)
-            }
-        }
-        impl ::std::io::Read for &$name<'_> {
+        $crate::stream_handles!(@read1 $name<'_>, [$($hook)?]);
+        $crate::stream_handles!(@read1 &$name<'_>, [$($hook)?]);
+    };
+    (@read1 $ty:ty, [$($hook:path)?]) => {
+        impl ::std::io::Read for $ty {
             fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
                 $($hook(&self.core);)?
                 self.core.read_some(buf)
@@ -215,7 +208,11 @@ macro_rules! stream_handles {
     // kernel; `write_vectored` gathers the buffers into one send. `flush`
     // does nothing: there is no user-space buffer.
     (@write $name:ident, [$($hook:path)?]) => {
-        impl ::std::io::Write for $name<'_> {
+        $crate::stream_handles!(@write1 $name<'_>, [$($hook)?]);
+        $crate::stream_handles!(@write1 &$name<'_>, [$($hook)?]);
+    };
+    (@write1 $ty:ty, [$($hook:path)?]) => {
+        impl ::std::io::Write for $ty {
             fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
                 $($hook(&self.core);)?
                 self.core.write_some(buf)
@@ -224,24 +221,10 @@ macro_rules! stream_handles {
                 $($hook(&self.core);)?
                 self.core.send_all(buf, -1)
             }
-            fn write_vectored(&mut self, bufs: &[::std::io::IoSlice<'_>]) -> ::std::io::Result<usize> {
-                $($hook(&self.core);)?
-                self.core.write_some_vectored(bufs)
-            }
-            fn flush(&mut self) -> ::std::io::Result<()> {
-                Ok(())
-            }
-        }
-        impl ::std::io::Write for &$name<'_> {
-            fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
-                $($hook(&self.core);)?
-                self.core.write_some(buf)
-            }
-            fn write_all(&mut self, buf: &[u8]) -> ::std::io::Result<()> {
-                $($hook(&self.core);)?
-                self.core.send_all(buf, -1)
-            }
-            fn write_vectored(&mut self, bufs: &[::std::io::IoSlice<'_>]) -> ::std::io::Result<usize> {
+            fn write_vectored(
+                &mut self,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::io::Result<usize> {
                 $($hook(&self.core);)?
                 self.core.write_some_vectored(bufs)
             }
