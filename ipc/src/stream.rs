@@ -2,44 +2,15 @@
 //! thin wrappers over the runtime's shared byte-stream core
 //! ([`dill_runtime::sock::Stream`]).
 
-use std::fmt;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::RawFd;
 
-use dill_runtime::sock::{HeapSlot, Stream, StreamMem};
-
-/// Memory for one IPC connection, supplied by the caller of the `_mem`
-/// functions ([`ipc_connect_mem`](crate::ipc_connect_mem),
-/// [`ipc_accept_mem`](crate::ipc_accept_mem),
-/// [`ipc_pair_mem`](crate::ipc_pair_mem)).
-///
-/// It is [`IPC_SIZE`](crate::IPC_SIZE) bytes long. The stream built in it
-/// borrows it mutably, so the borrow checker makes sure the memory outlives
-/// the socket; once the stream is closed the memory can be reused.
-#[derive(Default)]
-pub struct IpcMem {
-    pub(crate) core: StreamMem,
-}
-
-impl IpcMem {
-    /// Fresh, unused connection memory.
-    pub const fn new() -> IpcMem {
-        IpcMem {
-            core: StreamMem::new(),
-        }
-    }
-}
-
-impl fmt::Debug for IpcMem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("IpcMem").field(&self.core).finish()
-    }
-}
+use dill_runtime::sock::Stream;
 
 /// A connected `AF_UNIX` byte stream.
 ///
 /// Move bytes with [`bsend`](crate::bsend), [`brecv`](crate::brecv) and
-/// their vectored forms, or through [`io::Read`](std::io::Read)/[`io::Write`](std::io::Write) (which block
-/// without a deadline). Pass descriptors with
+/// their vectored forms, or through [`io::Read`](std::io::Read)/
+/// [`io::Write`](std::io::Write) (which block without a deadline). Pass descriptors with
 /// [`ipc_sendfd`](crate::ipc_sendfd)/[`ipc_recvfd`](crate::ipc_recvfd).
 ///
 /// The lifetime `'m` is that of the [`IpcMem`] the stream lives in;
@@ -77,40 +48,31 @@ pub struct IpcStream<'m> {
 }
 
 impl<'m> IpcStream<'m> {
-    /// Builds a stream for the connected socket `fd` in caller memory.
-    pub(crate) fn in_mem(mem: &'m mut IpcMem, fd: OwnedFd) -> IpcStream<'m> {
-        IpcStream {
-            core: Stream::in_mem(&mut mem.core, fd),
-        }
-    }
-
     #[inline]
     pub(crate) fn fd(&self) -> RawFd {
         self.core.fd()
     }
 }
 
-impl IpcStream<'static> {
-    /// Builds a stream for `fd` in a heap slot obtained by the caller: the
-    /// stream owns the slot and frees it when dropped.
-    pub(crate) fn in_slot(slot: HeapSlot<StreamMem>, fd: OwnedFd) -> IpcStream<'static> {
-        IpcStream {
-            core: Stream::in_slot(slot, fd),
-        }
-    }
-}
-
 dill_runtime::stream_handles! {
+    /// Memory for one IPC connection, supplied by the caller of the `_mem`
+    /// functions ([`ipc_connect_mem`](crate::ipc_connect_mem),
+    /// [`ipc_accept_mem`](crate::ipc_accept_mem),
+    /// [`ipc_pair_mem`](crate::ipc_pair_mem)).
+    ///
+    /// It is [`IPC_SIZE`](crate::IPC_SIZE) bytes long. The stream built in it
+    /// borrows it mutably, so the borrow checker makes sure the memory outlives
+    /// the socket; once the stream is closed the memory can be reused.
+    mem: IpcMem, "IpcMem";
     stream: IpcStream, "IpcStream";
     /// The receiving direction of a split [`IpcStream`]: a [`ByteStream`](dill_runtime::ByteStream)
     /// whose sends fail with `ENOTSUP`, and an `io::Read`. Also usable through
     /// a shared reference (`&IpcReadHalf`); a second concurrent receiver gets
     /// `EBUSY`.
     read: IpcReadHalf, "IpcReadHalf";
-    /// The sending direction of a split [`IpcStream`]: a [`ByteStream`](dill_runtime::ByteStream) whose
-    /// receives fail with `ENOTSUP`, and an `io::Write`. Also usable through a
-    /// shared reference (`&IpcWriteHalf`); a second concurrent sender gets
-    /// `EBUSY`.
+    /// The sending direction of a split [`IpcStream`]: a [`ByteStream`](dill_runtime::ByteStream)
+    /// whose receives fail with `ENOTSUP`, and an `io::Write`. Also usable through a shared
+    /// reference (`&IpcWriteHalf`); a second concurrent sender gets `EBUSY`.
     write: IpcWriteHalf, "IpcWriteHalf";
     /// Half-closes the stream, as [`ipc_done`](crate::ipc_done): the peer
     /// reads the end of stream after the data sent so far.

@@ -5,39 +5,12 @@
 //! ([`dill_runtime::sock::Stream`]), the same one IPC uses; this module
 //! adds only what is specific to TCP: addresses and connecting.
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
 use dill_runtime::check_cancelled;
 use dill_runtime::sock::{self, check_deadline, err, HeapSlot, RawAddr, Stream, StreamMem};
-
-/// Memory for one TCP connection, supplied by the caller of the `_mem`
-/// functions ([`tcp_connect_mem`], [`tcp_accept_mem`](crate::tcp_accept_mem)).
-///
-/// It is [`TCP_SIZE`](crate::TCP_SIZE) bytes long. The stream built in it
-/// borrows it mutably, so the borrow checker makes sure the memory outlives
-/// the socket; once the stream is closed the memory can be reused.
-#[derive(Default)]
-pub struct TcpMem {
-    core: StreamMem,
-}
-
-impl TcpMem {
-    /// Fresh, unused connection memory.
-    pub const fn new() -> TcpMem {
-        TcpMem {
-            core: StreamMem::new(),
-        }
-    }
-}
-
-impl fmt::Debug for TcpMem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("TcpMem").field(&self.core).finish()
-    }
-}
 
 /// A connected TCP byte stream.
 ///
@@ -74,12 +47,6 @@ pub struct TcpStream<'m> {
 }
 
 impl<'m> TcpStream<'m> {
-    pub(crate) fn in_mem(mem: &'m mut TcpMem, fd: OwnedFd) -> TcpStream<'m> {
-        TcpStream {
-            core: Stream::in_mem(&mut mem.core, fd),
-        }
-    }
-
     /// The local address of the connection.
     ///
     /// # Errors
@@ -103,23 +70,22 @@ impl<'m> TcpStream<'m> {
     }
 }
 
-impl TcpStream<'static> {
-    pub(crate) fn in_slot(slot: HeapSlot<StreamMem>, fd: OwnedFd) -> TcpStream<'static> {
-        TcpStream {
-            core: Stream::in_slot(slot, fd),
-        }
-    }
-}
-
 dill_runtime::stream_handles! {
+    /// Memory for one TCP connection, supplied by the caller of the `_mem`
+    /// functions ([`tcp_connect_mem`], [`tcp_accept_mem`](crate::tcp_accept_mem)).
+    ///
+    /// It is [`TCP_SIZE`](crate::TCP_SIZE) bytes long. The stream built in it
+    /// borrows it mutably, so the borrow checker makes sure the memory outlives
+    /// the socket; once the stream is closed the memory can be reused.
+    mem: TcpMem, "TcpMem";
     stream: TcpStream, "TcpStream";
     /// The receiving direction of a split [`TcpStream`]: a [`ByteStream`](dill_runtime::ByteStream)
     /// whose sends fail with `ENOTSUP`, and an `io::Read`. Also usable through
     /// a shared reference; a second concurrent receiver gets `EBUSY`.
     read: TcpReadHalf, "TcpReadHalf";
-    /// The sending direction of a split [`TcpStream`]: a [`ByteStream`](dill_runtime::ByteStream) whose
-    /// receives fail with `ENOTSUP`, and an `io::Write`. Also usable through a
-    /// shared reference; a second concurrent sender gets `EBUSY`.
+    /// The sending direction of a split [`TcpStream`]: a [`ByteStream`](dill_runtime::ByteStream)
+    /// whose receives fail with `ENOTSUP`, and an `io::Write`. Also usable through a shared
+    /// reference; a second concurrent sender gets `EBUSY`.
     write: TcpWriteHalf, "TcpWriteHalf";
     /// Half-closes the connection, as [`tcp_done`].
     ///

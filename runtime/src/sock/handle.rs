@@ -12,6 +12,8 @@
 ///
 /// ```text
 /// dill_runtime::stream_handles! {
+///     /// docs of the connection memory
+///     mem: IpcMem, "IpcMem";
 ///     stream: IpcStream, "IpcStream";
 ///     /// docs of the receiving half
 ///     read: IpcReadHalf, "IpcReadHalf";
@@ -27,7 +29,10 @@
 /// }
 /// ```
 ///
-/// This defines the two half types (each with a private `core` field),
+/// This defines the connection memory (a newtype over
+/// [`StreamMem`](crate::sock::StreamMem) with `new` and `Debug`), the
+/// stream's constructors `in_mem` and `in_slot` (crate-private), the two
+/// half types (each with a private `core` field),
 /// `done` on the sending half, `split` and `unsplit` on the stream, and for
 /// the stream and both halves, as well as for shared references to them:
 /// [`ByteStream`](crate::ByteStream) (inlined: it is the hot path), and
@@ -44,6 +49,8 @@
 #[doc(hidden)]
 macro_rules! stream_handles {
     (
+        $(#[$mmeta:meta])*
+        mem: $mem:ident, $mlabel:literal;
         stream: $stream:ident, $slabel:literal;
         $(#[$rmeta:meta])*
         read: $read:ident, $rlabel:literal;
@@ -57,6 +64,49 @@ macro_rules! stream_handles {
         unsplit;
         $(hook: $hook:path;)?
     ) => {
+        $(#[$mmeta])*
+        #[derive(Default)]
+        pub struct $mem {
+            pub(crate) core: $crate::sock::StreamMem,
+        }
+
+        impl $mem {
+            /// Fresh, unused connection memory.
+            pub const fn new() -> $mem {
+                $mem {
+                    core: $crate::sock::StreamMem::new(),
+                }
+            }
+        }
+
+        impl ::std::fmt::Debug for $mem {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_tuple($mlabel).field(&self.core).finish()
+            }
+        }
+
+        impl<'m> $stream<'m> {
+            /// Builds a stream for the connected socket `fd` in caller memory.
+            pub(crate) fn in_mem(mem: &'m mut $mem, fd: ::std::os::fd::OwnedFd) -> $stream<'m> {
+                $stream {
+                    core: $crate::sock::Stream::in_mem(&mut mem.core, fd),
+                }
+            }
+        }
+
+        impl $stream<'static> {
+            /// Builds a stream for `fd` in a heap slot obtained by the caller:
+            /// the stream owns the slot and frees it when dropped.
+            pub(crate) fn in_slot(
+                slot: $crate::sock::HeapSlot<$crate::sock::StreamMem>,
+                fd: ::std::os::fd::OwnedFd,
+            ) -> $stream<'static> {
+                $stream {
+                    core: $crate::sock::Stream::in_slot(slot, fd),
+                }
+            }
+        }
+
         $(#[$rmeta])*
         pub struct $read<'m> {
             core: $crate::sock::Stream<'m>,
