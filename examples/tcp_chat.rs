@@ -4,9 +4,8 @@
 //! and a writer coroutine, on the two halves of the split stream, each
 //! half framed with SUFFIX (lines ended by CR LF). A hub coroutine owns the
 //! list of members and fans every line out to every other member through
-//! channels; a member whose writer does not take a line within
-//! `HANDOFF_MS` has that line dropped rather than stalling the room for
-//! longer. A line too long for the reader's buffer
+//! buffered channels (Go's `select` with `default`): a member too slow to
+//! keep up has lines dropped for it rather than stalling the room. A line too long for the reader's buffer
 //! is skipped (`EMSGSIZE` leaves the stream usable). `/quit` ends a session:
 //! the writer drains its queue, the halves are joined back and the
 //! connection is closed in order with `tcp_close`.
@@ -34,8 +33,8 @@ use dill::*;
 
 const CLIENTS: usize = 20;
 const LINES: usize = 100;
-/// How long the hub waits for a member's writer to take a line.
-const HANDOFF_MS: i64 = 1000;
+/// Lines queued for one member before the hub drops lines for it.
+const QUEUE: usize = 1024;
 /// The longest line the server accepts.
 const MAX_LINE: usize = 1024;
 
@@ -124,7 +123,7 @@ fn hub(events: Chan<Event>) -> io::Result<()> {
         match events.recv(-1)? {
             Event::Join(id, out) => {
                 let hello = format!("* welcome, member {id}; {} online", members.len() + 1);
-                let _ = out.send(Rc::from(hello.into_bytes()), after(HANDOFF_MS));
+                let _ = out.send(Rc::from(hello.into_bytes()), 0);
                 members.insert(id, out);
             }
             Event::Say(id, line) => {
@@ -132,15 +131,15 @@ fn hub(events: Chan<Event>) -> io::Result<()> {
                 msg.extend_from_slice(&line);
                 let msg: Rc<[u8]> = Rc::from(msg);
                 for (&other, out) in &members {
-                    // Never wait long for one member: a slow one loses the line.
-                    if other != id && out.send(msg.clone(), after(HANDOFF_MS)).is_err() {
+                    // Never wait for one member: a full queue loses the line.
+                    if other != id && out.send(msg.clone(), 0).is_err() {
                         dropped += 1;
                     }
                 }
             }
             Event::Leave(id) => {
                 if let Some(out) = members.remove(&id) {
-                    // The writer sees EPIPE and finishes.
+                    // The writer sends what is queued, then sees EPIPE.
                     out.done()?;
                 }
                 if members.is_empty() && dropped > 0 {
@@ -155,8 +154,7 @@ fn hub(events: Chan<Event>) -> io::Result<()> {
 /// One connection: this coroutine reads, a child writes.
 fn session(id: u64, s: TcpStream<'static>, hub: Chan<Event>) -> io::Result<()> {
     let (r, w) = s.split();
-    let (out, queue) = chmake::<Rc<[u8]>>()?;
-    // The writer first, so that it already waits for the welcome line.
+    let (out, queue) = chmake_buffered::<Rc<[u8]>>(QUEUE)?;
     let writer = go(move || -> io::Result<TcpWriteHalf<'static>> {
         let mut w = suffix_attach(w, b"\r\n")?;
         loop {
@@ -258,7 +256,7 @@ fn load(addr: SocketAddr, n: usize, m: usize) -> io::Result<()> {
         heard as f64 / t.as_secs_f64()
     );
     if heard < n * expected {
-        println!("(the rest were dropped for members too slow to take them)");
+        println!("(the rest were dropped for members whose queues were full)");
     }
     Ok(())
 }

@@ -55,3 +55,22 @@ fn layers_keep_their_state_inline() {
     assert!(size_of::<SuffixStream<Ipc>>() <= size_of::<Ipc>() + 72);
     assert!(size_of::<TermStream<Ipc>>() <= size_of::<Ipc>() + 40);
 }
+
+#[test]
+fn the_stream_below_can_be_looked_at() {
+    let _: fn(&PrefixStream<Ipc>) -> &Ipc = PrefixStream::<Ipc>::get_ref;
+    let _: fn(&SuffixStream<Ipc>) -> &Ipc = SuffixStream::<Ipc>::get_ref;
+    let _: fn(&TermStream<PrefixStream<Ipc>>) -> &PrefixStream<Ipc> =
+        TermStream::<PrefixStream<Ipc>>::get_ref;
+    let (a, _b) = ipc_pair().unwrap();
+    let t = term_attach(prefix_attach(a, 2, PREFIX_BIG_ENDIAN).unwrap(), b"END").unwrap();
+    let cred = t.get_ref().get_ref().peer_cred().unwrap();
+    assert_eq!(cred.uid, my_uid());
+}
+
+/// This process's uid, read from /proc (no libc call needed).
+fn my_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}

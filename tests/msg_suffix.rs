@@ -268,3 +268,81 @@ fn debug_shows_the_delimiter() {
     let s = format!("{a:?}");
     assert!(s.contains("SuffixStream") && s.contains("\\r\\n"), "{s}");
 }
+
+/// A deterministic pseudo-random generator (no dependency needed).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+}
+
+#[test]
+fn random_messages_in_random_chunks() {
+    // Messages over a small alphabet rich in delimiter bytes; the sender
+    // refuses exactly those that would not arrive whole, the rest arrive
+    // intact whatever the chunking of the stream.
+    let mut rng = Lcg(0x5eed);
+    for delim in [&b"\r\n"[..], b"\n", b"aba", b"\r\r\n", b"abab"] {
+        let alphabet = [b'a', b'b', b'\r', b'\n', b'x'];
+        let (mut ta, b) = pair(delim);
+        let mut b = b;
+        let (mut raw_a, raw_b) = ipc_pair().unwrap();
+        let mut framed_b = suffix_attach(raw_b, delim).unwrap();
+        let mut accepted = Vec::new();
+        let mut wire = Vec::new();
+        for _ in 0..300 {
+            let len = (rng.next() % 12) as usize;
+            let m: Vec<u8> = (0..len)
+                .map(|_| alphabet[(rng.next() % 5) as usize])
+                .collect();
+            let mut w = m.clone();
+            w.extend_from_slice(delim);
+            let whole = w.windows(delim.len()).position(|x| x == delim) == Some(m.len());
+            match msend(&mut ta, &m, -1) {
+                Ok(()) => {
+                    assert!(whole, "{m:?} sent but would split with {delim:?}");
+                    assert_eq!(recv_vec(&mut b, 64), m);
+                    accepted.push(m);
+                    wire.extend_from_slice(&w);
+                }
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(EINVAL));
+                    assert!(!whole, "{m:?} refused but frames fine with {delim:?}");
+                }
+            }
+        }
+        // Both outcomes were exercised.
+        assert!(
+            accepted.len() > 30 && accepted.len() < 300,
+            "{} of 300 accepted with {delim:?}",
+            accepted.len()
+        );
+        // The same wire bytes in random chunks, with yields between.
+        let chunks: Vec<usize> = (0..wire.len())
+            .map(|_| 1 + (rng.next() % 7) as usize)
+            .collect();
+        let writer = go(move || {
+            let mut rest = &wire[..];
+            for c in chunks {
+                if rest.is_empty() {
+                    break;
+                }
+                let k = c.min(rest.len());
+                bsend(&mut raw_a, &rest[..k], -1)?;
+                rest = &rest[k..];
+                yield_now()?;
+            }
+            Ok::<_, std::io::Error>(raw_a)
+        })
+        .unwrap();
+        for m in &accepted {
+            assert_eq!(&recv_vec(&mut framed_b, 64), m, "delim {delim:?}");
+        }
+        writer.join(-1).unwrap().unwrap();
+    }
+}

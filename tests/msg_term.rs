@@ -273,3 +273,72 @@ fn terminal_message_split_across_reads() {
     brecv(&mut rb, &mut tail, now() + 10_000).unwrap();
     assert_eq!(&tail, b"after");
 }
+
+#[test]
+fn term_over_connected_udp() {
+    // TERM works over any message socket: here two connected UDP sockets
+    // on loopback (datagrams whose EMSGSIZE also discards the message).
+    // A port for x, then y connected to it, then x reopened on that port
+    // connected to y (UDP ports are free again as soon as closed).
+    let probe = udp_open(Some("127.0.0.1:0".parse().unwrap()), None).unwrap();
+    let ax = probe.local_addr().unwrap();
+    let y = udp_open(Some("127.0.0.1:0".parse().unwrap()), Some(ax)).unwrap();
+    let ay = y.local_addr().unwrap();
+    drop(probe);
+    let x = udp_open(Some(ax), Some(ay)).unwrap();
+    let mut a = term_attach(x, b"STOP").unwrap();
+    let mut b = term_attach(y, b"STOP").unwrap();
+    msend(&mut a, b"datagram", -1).unwrap();
+    assert_eq!(recv_vec(&mut b, 64), b"datagram");
+    msend(&mut a, &[7u8; 500], -1).unwrap();
+    msend(&mut a, b"after", -1).unwrap();
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 16], now() + 10_000),
+        EMSGSIZE,
+        "500 into 16",
+    );
+    assert_eq!(recv_vec(&mut b, 64), b"after");
+    assert_errno(
+        msend(&mut b, b"STOP", -1),
+        EINVAL,
+        "terminal message as data",
+    );
+    term_done(&mut a, -1).unwrap();
+    assert_errno(
+        mrecv(&mut b, &mut [0u8; 16], now() + 10_000),
+        EPIPE,
+        "terminal",
+    );
+    let b = b.detach(now() + 10_000).unwrap();
+    let a = a.detach(now() + 10_000).unwrap();
+    drop((a, b));
+}
+
+/// A message socket that reports EMSGSIZE for a message too big for the
+/// buffer but leaves it in place (allowed by the trait, unlike PREFIX).
+#[derive(Debug)]
+struct Stuck;
+impl MsgStream for Stuck {
+    fn msendl(&mut self, _: &[std::io::IoSlice<'_>], _: i64) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn mrecvl(&mut self, _: &mut [std::io::IoSliceMut<'_>], _: i64) -> std::io::Result<usize> {
+        Err(std::io::Error::from_raw_os_error(EMSGSIZE))
+    }
+}
+
+#[test]
+fn detach_over_a_layer_that_keeps_oversized_messages_still_ends() {
+    let start = now();
+    assert_errno(
+        term_attach(Stuck, b"STOP").unwrap().detach(now() + 50),
+        ETIMEDOUT,
+        "deadline",
+    );
+    assert!(now() >= start + 50, "gave up early");
+    let got = Rc::new(Cell::new(0));
+    let g = got.clone();
+    let h = go(move || g.set(errno(term_attach(Stuck, b"STOP").unwrap().detach(-1)))).unwrap();
+    drop(h);
+    assert_eq!(got.get(), ECANCELED);
+}

@@ -68,9 +68,10 @@ fn rss_falls_after_a_burst_of_coroutines_ends() {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .map_or(100_000, |v| v.min(100_000));
-    // Warm up what every coroutine needs besides its stack (the task
-    // table, queues), so that the baseline includes it.
+    // A first burst, so that the second one can be seen to reuse its
+    // address space.
     burst(n);
+    dill::msleep(dill::now() + 1).unwrap();
     let reserved = reserved_stack_bytes();
     let base = rss();
     let peak = burst(n);
@@ -90,10 +91,13 @@ fn rss_falls_after_a_burst_of_coroutines_ends() {
         grown >= n * 4096,
         "the burst grew RSS by only {grown} bytes"
     );
-    // What is left is the cache of idle stacks (1024 by default) and small
-    // change: well under a tenth of the burst.
+    // What is left is the cache of idle stacks (1024 by default, a page or
+    // two each) and small change: well under a tenth of the burst, and
+    // under 32 MiB. The task table and the queues are given back too,
+    // though glibc's malloc may keep some of that memory for reuse (its
+    // mmap threshold rises after the first burst frees a large block).
     assert!(
-        after < base + grown / 10,
+        after < base + (grown / 10).min(32 << 20),
         "RSS did not fall: {base} before, {peak} at the peak, {after} after"
     );
     // The second burst reused the first one's address space.

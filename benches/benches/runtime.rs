@@ -209,6 +209,46 @@ fn timers(c: &mut Criterion) {
     g.finish();
 }
 
+/// Yield and spawn+join again with the stall detector on (threshold 1 s,
+/// so it never reports here). Runs last: the detector cannot be compiled
+/// out, only turned off again, and its monitor thread stays. Compare with
+/// `switch/dill_yield` and `spawn_join/dill_go_join` of the same run (the
+/// inspection features compiled in, detector off) and of the commit before
+/// them (`scripts/bench-inspect`).
+fn stall_detector_on(c: &mut Criterion) {
+    dill::stall_detector(1000).unwrap();
+    let mut g = c.benchmark_group("stall_detector_on");
+    g.bench_function("dill_yield", |b| {
+        b.iter_custom(|iters| {
+            let half = iters.div_ceil(2);
+            let start = Rc::new(Cell::new(None::<Instant>));
+            let s2 = start.clone();
+            let ping = go(move || {
+                s2.set(Some(Instant::now()));
+                for _ in 0..half {
+                    yield_now().unwrap();
+                }
+            })
+            .unwrap();
+            let pong = go(move || {
+                for _ in 0..half {
+                    yield_now().unwrap();
+                }
+            })
+            .unwrap();
+            ping.join(-1).unwrap();
+            pong.join(-1).unwrap();
+            let elapsed = start.get().unwrap().elapsed();
+            elapsed.mul_f64(iters as f64 / (2 * half) as f64)
+        })
+    });
+    g.bench_function("dill_go_join", |b| {
+        b.iter(|| go(|| black_box(())).unwrap().join(-1).unwrap());
+    });
+    g.finish();
+    dill::stall_detector(0).unwrap();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -220,6 +260,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = switch, spawn_join, msleep_past, timers
+    targets = switch, spawn_join, msleep_past, timers, stall_detector_on
 }
 criterion_main!(benches);

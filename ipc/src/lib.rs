@@ -5,7 +5,11 @@
 //!
 //! * [`ipc_listen`] / [`ipc_accept`] / [`ipc_connect`] set up connections on
 //!   a filesystem path; [`ipc_pair`] makes a connected pair;
-//!   [`ipc_fromfd`] adopts an existing socket.
+//!   [`ipc_fromfd`] adopts an existing socket, [`ipc_listener_fromfd`] an
+//!   existing listening one.
+//! * [`IpcListener::share`] gives another thread (with its own scheduler)
+//!   its own listener on the same socket; a connection then wakes only one
+//!   of the threads waiting to accept.
 //! * [`bsend`] / [`brecv`] (and the vectored [`bsendl`] / [`brecvl`]) move
 //!   exact amounts of bytes, blocking the calling coroutine (never the
 //!   thread) until done or until the deadline.
@@ -90,7 +94,8 @@ pub use cred::PeerCred;
 pub use dill_runtime::{brecv, brecvl, bsend, bsendl, ByteStream};
 pub use fdpass::{ipc_recvfd, ipc_sendfd};
 pub use listener::{
-    ipc_accept, ipc_accept_mem, ipc_listen, ipc_listen_mem, IpcListener, IpcListenerMem,
+    ipc_accept, ipc_accept_mem, ipc_listen, ipc_listen_mem, ipc_listener_fromfd, IpcListener,
+    IpcListenerMem,
 };
 pub use pair::{ipc_fromfd, ipc_pair, ipc_pair_mem};
 pub use stream::{IpcMem, IpcReadHalf, IpcStream, IpcWriteHalf};

@@ -1,4 +1,5 @@
-//! Listening sockets: `ipc_listen`, `ipc_accept` and their `_mem` forms.
+//! Listening sockets: `ipc_listen`, `ipc_accept` and their `_mem` forms,
+//! `ipc_listener_fromfd`, and listeners shared by several threads.
 
 use std::fmt;
 use std::io;
@@ -6,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use dill_runtime::check_cancelled;
-use dill_runtime::sock::{HeapSlot, Listener, ListenerMem, StreamMem};
+use dill_runtime::sock::{self, HeapSlot, Listener, ListenerMem, StreamMem};
 
 use crate::addr::SockAddr;
 use crate::stream::{IpcMem, IpcStream};
@@ -64,6 +65,19 @@ impl<'m> IpcListener<'m> {
 
     fn fd(&self) -> RawFd {
         self.core.fd()
+    }
+}
+
+impl IpcListener<'_> {
+    /// A new descriptor for this listening socket, for another thread's
+    /// listener (made there with [`ipc_listener_fromfd`]).
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`: see ERRORS below.
+    #[doc = include_str!("../../docs/ipc_listener_share.md")]
+    pub fn share(&self) -> io::Result<OwnedFd> {
+        self.core.share()
     }
 }
 
@@ -147,6 +161,37 @@ pub fn ipc_listen(addr: impl AsRef<Path>, backlog: i32) -> io::Result<IpcListene
     let slot = HeapSlot::new(ListenerMem::new())?;
     let fd = listen(addr.as_ref(), backlog)?;
     Ok(IpcListener::in_slot(slot, fd))
+}
+
+/// Checks that `fd` is a listening `AF_UNIX` stream socket and makes it
+/// non-blocking.
+fn adopt_listener(fd: &OwnedFd) -> io::Result<()> {
+    let kind = sock::sock_kind(fd.as_raw_fd())?;
+    if kind.family != libc::AF_UNIX || kind.ty != libc::SOCK_STREAM || !kind.listening {
+        return Err(err(libc::EINVAL));
+    }
+    sock::set_nonblocking(fd)
+}
+
+/// Turns a listening `AF_UNIX` stream socket into an IPC listener.
+///
+/// # Errors
+///
+/// `ECANCELED`, `EINVAL`, `ENOMEM`, `ENOTSOCK`: see ERRORS below for when each occurs.
+#[doc = include_str!("../../docs/ipc_listener_fromfd.md")]
+pub fn ipc_listener_fromfd(fd: OwnedFd) -> io::Result<IpcListener<'static>> {
+    let res = check_cancelled()
+        .and_then(|()| adopt_listener(&fd))
+        .and_then(|()| HeapSlot::new(ListenerMem::new()));
+    match res {
+        Ok(slot) => Ok(IpcListener::in_slot(slot, fd)),
+        Err(e) => {
+            // The caller may have waited on the descriptor before handing
+            // it over; it is about to be closed.
+            dill_runtime::fdclean(fd.as_raw_fd());
+            Err(e)
+        }
+    }
 }
 
 /// Accepts one connection on `l`, waiting until the deadline.

@@ -219,6 +219,16 @@ impl<S: ByteStream> MsgStream for PrefixStream<S> {
     }
 }
 
+impl<S> PrefixStream<S> {
+    /// The byte stream below, for what it offers besides sending and
+    /// receiving (addresses, credentials, descriptor). To move bytes
+    /// through it, [`detach`](PrefixStream::detach) it first: that keeps both
+    /// peers in step.
+    pub fn get_ref(&self) -> &S {
+        &self.s
+    }
+}
+
 impl<S: fmt::Debug> fmt::Debug for PrefixStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrefixStream")

@@ -239,6 +239,16 @@ impl<S: ByteStream> MsgStream for SuffixStream<S> {
     }
 }
 
+impl<S> SuffixStream<S> {
+    /// The byte stream below, for what it offers besides sending and
+    /// receiving (addresses, credentials, descriptor). To move bytes
+    /// through it, [`detach`](SuffixStream::detach) it first: that keeps both
+    /// peers in step.
+    pub fn get_ref(&self) -> &S {
+        &self.s
+    }
+}
+
 impl<S: fmt::Debug> fmt::Debug for SuffixStream<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SuffixStream")

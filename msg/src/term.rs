@@ -96,12 +96,19 @@ impl<S: MsgStream> TermStream<S> {
         let mut scratch = [0u8; MAX_TERM];
         while self.state & INDONE == 0 {
             match self.mrecv(&mut scratch, deadline) {
-                // Inbound messages still on their way are dropped; one too
-                // big for the scratch buffer has been skipped by the layer
-                // below (PREFIX and SUFFIX do; a layer that does not will
-                // fail the next receive, and so this call).
+                // Inbound messages still on their way are dropped.
                 Ok(_) => {}
-                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {}
+                // One too big for the scratch buffer has been skipped by
+                // the layer below (PREFIX, SUFFIX and UDP do). Should a
+                // layer leave it in place instead, this loop would never
+                // wait: yield (so cancellation and other coroutines get
+                // through) and honour the deadline here.
+                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                    dill_runtime::yield_now()?;
+                    if deadline > 0 && dill_runtime::now() >= deadline {
+                        return Err(err(libc::ETIMEDOUT));
+                    }
+                }
                 Err(e) if self.state & INDONE != 0 => drop(e),
                 Err(e) => return Err(e),
             }
@@ -183,6 +190,16 @@ impl<S: MsgStream> MsgStream for TermStream<S> {
         }
         Out::new(bufs).put(&scratch[..n]);
         Ok(n)
+    }
+}
+
+impl<S> TermStream<S> {
+    /// The message socket below, for what it offers besides sending and
+    /// receiving (addresses, credentials, descriptor). To move bytes
+    /// through it, [`detach`](TermStream::detach) it first: that keeps both
+    /// peers in step.
+    pub fn get_ref(&self) -> &S {
+        &self.s
     }
 }
 

@@ -62,6 +62,17 @@ impl TcpListener<'_> {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         sock::local_addr(self.core.fd())
     }
+
+    /// A new descriptor for this listening socket, for another thread's
+    /// listener (made there with [`tcp_listener_fromfd`]).
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`: see ERRORS below.
+    #[doc = include_str!("../../docs/tcp_listener_share.md")]
+    pub fn share(&self) -> io::Result<OwnedFd> {
+        self.core.share()
+    }
 }
 
 impl fmt::Debug for TcpListener<'_> {

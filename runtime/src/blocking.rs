@@ -17,6 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::error::errno;
+use crate::inspect::Wait;
 use crate::sched::s;
 use crate::shared::chmake_shared;
 use crate::time;
@@ -149,7 +150,7 @@ where
             errno(libc::EAGAIN)
         }
     })?;
-    match rx.recv(deadline)? {
+    match rx.recv_as(Wait::Blocking, deadline)? {
         Ok(v) => Ok(v),
         Err(p) => panic::resume_unwind(p),
     }

@@ -5,7 +5,8 @@ use std::marker::PhantomData;
 
 use crate::coroutine::finish;
 use crate::error::{errno, wait_result};
-use crate::sched::{self, s, wait, BundleState, Yld};
+use crate::inspect::{self, Name, Wait};
+use crate::sched::{self, s, wait_on, BundleState, Yld};
 use crate::stack::default_stack_size;
 use crate::time;
 
@@ -63,6 +64,7 @@ impl Bundle {
     /// * `ECANCELED`: the calling coroutine is being cancelled.
     /// * `ENOMEM`: no stack could be had.
     #[doc = include_str!("../../docs/bundle_go.md")]
+    #[track_caller]
     pub fn go<F: FnOnce() + 'static>(&self, f: F) -> io::Result<()> {
         self.go_with_stack_size(default_stack_size(), f)
     }
@@ -72,15 +74,29 @@ impl Bundle {
     /// # Errors
     ///
     /// As [`Bundle::go`].
+    #[track_caller]
     pub fn go_with_stack_size<F: FnOnce() + 'static>(
         &self,
         stack_size: usize,
         f: F,
     ) -> io::Result<()> {
-        sched::spawn(stack_size, self.id, move |id, y: &Yld| {
+        self.go_at(stack_size, std::panic::Location::caller(), None, f)
+    }
+
+    /// [`Bundle::go_with_stack_size`] with the caller's location and a name.
+    pub(crate) fn go_at<F: FnOnce() + 'static>(
+        &self,
+        stack_size: usize,
+        at: &'static std::panic::Location<'static>,
+        name: Option<Name>,
+        f: F,
+    ) -> io::Result<()> {
+        sched::spawn(stack_size, self.id, at, name, move |id, y: &Yld| {
             // SAFETY: no switch while the reference lives.
             unsafe { s() }.tasks[id].yielder = y;
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                inspect::coroutine_start(f)
+            }));
             finish::<()>(id, y, r);
         })
         .map(drop)
@@ -113,7 +129,7 @@ impl Bundle {
             s.bundles[self.id].waiters.push(cur);
             cur
         };
-        let r = wait(deadline, true);
+        let r = wait_on(Wait::Bundle, deadline, true);
         self.withdraw(cur);
         wait_result(r).map(drop)
     }
@@ -170,7 +186,7 @@ impl Bundle {
         while !unsafe { s() }.bundles[self.id].members.is_empty() {
             // SAFETY: as above.
             unsafe { s() }.bundles[self.id].waiters.push(cur);
-            wait(-1, false);
+            wait_on(Wait::Bundle, -1, false);
             self.withdraw(cur);
         }
         true

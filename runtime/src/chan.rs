@@ -27,7 +27,8 @@ use std::ptr;
 use std::rc::Rc;
 
 use crate::error::{errno, wait_result};
-use crate::sched::{s, wait};
+use crate::inspect::Wait;
+use crate::sched::{s, wait_on};
 use crate::time;
 
 /// [`attempt`] result: nobody to pair with, the caller would have to block.
@@ -662,7 +663,8 @@ impl<T> Chan<T> {
         let n: *const Node = &node;
         // SAFETY: `node` stays on this stack, unmoved, until withdrawn below.
         unsafe { self.core.core.enqueue(self.end, send, n) };
-        let r = wait(deadline, true);
+        let what = if send { Wait::Send } else { Wait::Recv };
+        let r = wait_on(what, deadline, true);
         // SAFETY: enqueued above with the same arguments.
         unsafe { self.core.core.withdraw(self.end, send, n) };
         wait_result(r).map(drop)

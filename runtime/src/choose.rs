@@ -13,8 +13,9 @@ use std::marker::PhantomData;
 
 use crate::chan::{attempt, may_block, Chan, Core, Node, BLOCK};
 use crate::error::{errno, wait_result};
+use crate::inspect::Wait;
 use crate::remote::{RawLock, Waiter};
-use crate::sched::wait;
+use crate::sched::wait_on;
 use crate::shared::{self, SharedChan, SharedInner};
 use crate::time;
 
@@ -296,7 +297,7 @@ pub fn choose(clauses: &mut [Clause<'_>], deadline: i64) -> io::Result<usize> {
         // node is withdrawn below.
         unsafe { (*(c.core as *const Core)).enqueue(c.end, c.send, &c.node) };
     }
-    let r = wait(deadline, true);
+    let r = wait_on(Wait::Choose(clauses.len()), deadline, true);
     for c in clauses.iter() {
         // SAFETY: enqueued above with the same arguments.
         unsafe { (*(c.core as *const Core)).withdraw(c.end, c.send, &c.node) };
@@ -383,7 +384,7 @@ fn choose_shared(clauses: &mut [Clause<'_>], deadline: i64) -> io::Result<usize>
         }
     }
     each_lock(clauses, |l| l.unlock());
-    let r = wait(deadline, true);
+    let r = wait_on(Wait::Choose(clauses.len()), deadline, true);
     shared::unpublish();
     for c in clauses.iter() {
         // SAFETY: enqueued above with the same arguments; the wait ended.

@@ -8,7 +8,8 @@ use std::ptr;
 use std::thread;
 
 use crate::error::{errno, wait_result};
-use crate::sched::{self, s, wait, Yld, NONE, ZOMBIE_DROP, ZOMBIE_TAKEN};
+use crate::inspect::{self, Name, Wait};
+use crate::sched::{self, s, wait_on, Yld, NONE, ZOMBIE_DROP, ZOMBIE_TAKEN};
 use crate::stack::default_stack_size;
 use crate::time;
 
@@ -44,7 +45,7 @@ pub struct Coroutine<T> {
 impl<T> std::fmt::Debug for Coroutine<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coroutine")
-            .field("id", &self.id)
+            .field("id", &self.id())
             .field("finished", &self.is_finished())
             .finish()
     }
@@ -55,6 +56,7 @@ impl<T> std::fmt::Debug for Coroutine<T> {
 /// ([`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE) unless changed) and
 /// returns its handle.
 #[doc = include_str!("../../docs/go.md")]
+#[track_caller]
 pub fn go<F, T>(f: F) -> io::Result<Coroutine<T>>
 where
     F: FnOnce() -> T + 'static,
@@ -73,12 +75,29 @@ where
 ///   for the rest of the process (address space under `RLIMIT_AS`,
 ///   `vm.max_map_count`), or `stack_size` above
 ///   [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE).
+#[track_caller]
 pub fn go_with_stack_size<F, T>(stack_size: usize, f: F) -> io::Result<Coroutine<T>>
 where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let id = sched::spawn(stack_size, NONE, move |id, y| body::<F, T>(id, y, f))?;
+    go_at(stack_size, std::panic::Location::caller(), None, f)
+}
+
+/// [`go_with_stack_size`] with the caller's location and a name given.
+pub(crate) fn go_at<F, T>(
+    stack_size: usize,
+    at: &'static std::panic::Location<'static>,
+    name: Option<Name>,
+    f: F,
+) -> io::Result<Coroutine<T>>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let id = sched::spawn(stack_size, NONE, at, name, move |id, y| {
+        body::<F, T>(id, y, f)
+    })?;
     Ok(Coroutine {
         id,
         _marker: PhantomData,
@@ -90,7 +109,7 @@ where
 fn body<F: FnOnce() -> T, T>(id: usize, y: &Yld, f: F) {
     // SAFETY: no switch while the reference lives.
     unsafe { s() }.tasks[id].yielder = y;
-    let r = panic::catch_unwind(AssertUnwindSafe(f));
+    let r = panic::catch_unwind(AssertUnwindSafe(move || inspect::coroutine_start(f)));
     finish::<T>(id, y, r);
 }
 
@@ -103,6 +122,9 @@ pub(crate) fn finish<T>(id: usize, y: &Yld, r: thread::Result<T>) {
         // SAFETY: no switch inside this block.
         let s = unsafe { s() };
         s.tasks[id].finished = true;
+        s.tasks[id].drop_name();
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*s.shared }.live_add(usize::MAX);
         if s.tasks[id].bundle != NONE {
             s.bundle_remove(id);
         }
@@ -206,7 +228,7 @@ fn reclaim<T>(id: usize, cancel: bool) -> Option<thread::Result<T>> {
             // queue (see `Sched::take_ready`).
             sched::resume(id, sched::RESUME);
         } else {
-            wait(-1, false);
+            wait_on(Wait::Join(id as u64), -1, false);
         }
     }
     let zombie = {
@@ -300,7 +322,19 @@ impl<T> Coroutine<T> {
                 t.joiner = cur;
                 t.out = &mut out as *mut Option<thread::Result<T>> as *mut ();
             }
-            let r = wait(deadline, true);
+            // Woken and queued: run it now (see `Sched::take_ready`); if it
+            // finishes, it delivers into `out` and there is nothing to wait
+            // for.
+            // SAFETY: no switch while the reference lives.
+            if unsafe { s() }.take_ready(id) {
+                sched::resume(id, sched::RESUME);
+            }
+            // SAFETY: no switch while the reference lives.
+            let r = if unsafe { s() }.tasks[id].finished {
+                0
+            } else {
+                wait_on(Wait::Join(id as u64), deadline, true)
+            };
             // The slot may have been filled even if the wait failed.
             let got = out.take();
             let rest = reclaim::<T>(id, r < 0);
@@ -317,6 +351,13 @@ impl<T> Coroutine<T> {
             Some(Err(p)) => panic::resume_unwind(p),
             None => Err(errno(libc::ECANCELED)),
         }
+    }
+
+    /// The coroutine's number, as [`coroutines`](crate::coroutines) and
+    /// [`dump`](crate::dump) show it: unique on its thread, never reused.
+    pub fn id(&self) -> u64 {
+        // SAFETY: no switch while the reference lives.
+        unsafe { s() }.tasks[self.id].seq
     }
 
     /// True once the coroutine's function has returned (or panicked).
@@ -394,7 +435,7 @@ pub fn msleep(deadline: i64) -> io::Result<()> {
     if deadline != -1 && time::expired(deadline) {
         return Ok(());
     }
-    match wait(deadline, true) {
+    match wait_on(Wait::Sleep, deadline, true) {
         r if r == -libc::ETIMEDOUT => Ok(()),
         r => wait_result(r).map(drop),
     }

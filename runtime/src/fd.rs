@@ -5,8 +5,9 @@ use std::io;
 use std::os::fd::RawFd;
 
 use crate::error::{errno, wait_result};
+use crate::inspect::Wait;
 use crate::reactor::Dir;
-use crate::sched::{s, wait, NONE};
+use crate::sched::{s, wait_on, NONE};
 use crate::time;
 
 /// Waits until `fd` is readable (or has an error or hang-up pending, so a
@@ -58,6 +59,24 @@ pub fn fdin_edge(fd: RawFd, deadline: i64) -> io::Result<()> {
 /// As [`fdout`].
 pub fn fdout_edge(fd: RawFd, deadline: i64) -> io::Result<()> {
     edge_wait(fd, Dir::Out, deadline)
+}
+
+/// Waits for the next readiness edge of `fd` for reading, where `fd` is a
+/// listening socket that other threads wait on too: one incoming connection
+/// wakes one waiting thread, not all of them.
+///
+/// As [`fdin_edge`] (no readiness pre-check: call it after `accept` said
+/// `EAGAIN`), but the first wait registers `fd` with `EPOLLEXCLUSIVE`, and
+/// the registration stays so until [`fdclean`]. On kqueue systems it is a
+/// plain [`fdin_edge`].
+///
+/// # Errors
+///
+/// As [`fdin`].
+#[doc = include_str!("../../docs/fdin_exclusive.md")]
+pub fn fdin_exclusive(fd: RawFd, deadline: i64) -> io::Result<()> {
+    precheck(fd, Dir::In, deadline)?;
+    block_with(fd, Dir::In, deadline, true)
 }
 
 /// Forgets everything the scheduler knows about `fd`: removes it from the
@@ -175,6 +194,10 @@ fn edge_wait(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
 }
 
 fn block(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
+    block_with(fd, dir, deadline, false)
+}
+
+fn block_with(fd: RawFd, dir: Dir, deadline: i64, exclusive: bool) -> io::Result<()> {
     // Registering first makes a closed fd EBADF whatever the deadline (as in
     // libdill); an fd waited on before is registered already, so this costs
     // no system call.
@@ -182,14 +205,22 @@ fn block(fd: RawFd, dir: Dir, deadline: i64) -> io::Result<()> {
         // SAFETY: no switch inside this block.
         let s = unsafe { s() };
         let cur = s.current;
-        s.reactor.register(fd, dir, cur)?;
+        if exclusive {
+            s.reactor.register_exclusive(fd, dir, cur)?;
+        } else {
+            s.reactor.register(fd, dir, cur)?;
+        }
         if time::expired(deadline) {
             s.reactor.unregister(fd, dir, cur);
             return Err(errno(libc::ETIMEDOUT));
         }
         cur
     };
-    let r = wait(deadline, true);
+    let what = match dir {
+        Dir::In => Wait::FdIn(fd),
+        Dir::Out => Wait::FdOut(fd),
+    };
+    let r = wait_on(what, deadline, true);
     // SAFETY: no switch while the reference lives.
     unsafe { s() }.reactor.unregister(fd, dir, cur);
     wait_result(r).map(drop)

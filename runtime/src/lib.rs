@@ -18,6 +18,9 @@
 //!   [`choose`] waits on several send and receive [`Clause`]s at once, over
 //!   channels of different element types, without allocating.
 //! * [`bundle`] owns a set of coroutines and cancels them together.
+//! * [`spawn_thread`] and [`spawn_threads`] start OS threads with their own
+//!   schedulers (one per core); dropping their handles cancels and joins
+//!   them, coroutines included.
 //! * [`sock`] is the socket core every socket family (IPC, TCP) is built
 //!   on: one byte-stream implementation, as libdill's `fd.c`.
 //! * The thread's own stack is a coroutine too: a blocking call made from
@@ -69,6 +72,7 @@ mod choose;
 mod coroutine;
 mod error;
 mod fd;
+mod inspect;
 mod msgstream;
 mod reactor;
 mod remote;
@@ -78,6 +82,7 @@ mod scope;
 mod shared;
 pub mod sock;
 mod stack;
+mod thread;
 mod time;
 mod timer;
 
@@ -90,13 +95,18 @@ pub use coroutine::{
     check_cancelled, go, go_with_stack_size, is_cancelled, msleep, yield_now, Coroutine,
 };
 pub use error::errno;
-pub use fd::{fdclean, fdin, fdin_edge, fdout, fdout_edge, fdwake_in, fdwake_out};
+pub use fd::{fdclean, fdin, fdin_edge, fdin_exclusive, fdout, fdout_edge, fdwake_in, fdwake_out};
+pub use inspect::{
+    coroutines, counters, dump, dump_on_signal, dump_on_sigquit, stall_detector, Builder,
+    CoroutineInfo, Counters, State, Wait,
+};
 pub use msgstream::{mrecv, mrecvl, msend, msendl, MsgStream};
 pub use scope::{scope, Scope};
 pub use shared::{chmake_shared, SharedChan};
 pub use stack::{
     default_stack_size, set_default_stack_size, DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };
+pub use thread::{spawn_thread, spawn_threads, Thread, Threads};
 
 /// Diagnostics for the test suite; not part of the API.
 #[doc(hidden)]

@@ -37,6 +37,14 @@ impl Ring {
         self.tail - self.head
     }
 
+    /// The queued ids, oldest first (withdrawn entries left out).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let mask = self.buf.len() - 1;
+        (self.head..self.tail)
+            .map(move |pos| self.buf[pos & mask])
+            .filter(|&id| id != TOMBSTONE)
+    }
+
     /// Appends `id`; returns its position.
     #[inline(always)]
     pub(crate) fn push_back(&mut self, id: usize) -> usize {
@@ -78,6 +86,22 @@ impl Ring {
         }
         *slot = TOMBSTONE;
         true
+    }
+
+    /// Gives back the memory of a large buffer once at most a few entries
+    /// are queued (positions stay valid: they are absolute).
+    #[cold]
+    pub(crate) fn shrink(&mut self) {
+        let len = self.tail - self.head;
+        let cap = (len * 2).next_power_of_two().max(64);
+        if cap >= self.buf.len() {
+            return;
+        }
+        let mut buf = vec![0; cap].into_boxed_slice();
+        for pos in self.head..self.tail {
+            buf[pos & (cap - 1)] = self.buf[pos & (self.buf.len() - 1)];
+        }
+        self.buf = buf;
     }
 
     #[cold]
@@ -135,5 +159,16 @@ mod tests {
         assert!(r.withdraw(pos[9], 9));
         let rest: Vec<usize> = std::iter::from_fn(|| r.pop_front()).take(8).collect();
         assert_eq!(rest, vec![1, 2, 4, 5, 6, 7, 8, 99]);
+        // Shrinking keeps the entries and their positions.
+        while r.len() > 3 {
+            r.pop_front();
+        }
+        let p = r.push_back(7);
+        r.shrink();
+        assert!(r.buf.len() <= 64);
+        assert!(r.withdraw(p, 7));
+        assert_eq!(r.len(), 4);
+        let rest: Vec<usize> = std::iter::from_fn(|| r.pop_front()).collect();
+        assert_eq!(rest, vec![99, 99, 99]);
     }
 }

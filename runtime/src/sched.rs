@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use corosensei::{CoroutineResult, Yielder};
 use slab::Slab;
 
+use crate::inspect::{self, Name, Shared, Wait, WaitCode};
 use crate::reactor::Reactor;
 use crate::remote::{Remote, RemoteLocal, Waiter};
 use crate::ring::Ring;
@@ -49,11 +50,18 @@ pub(crate) const RESUME: usize = 0;
 pub(crate) const ZOMBIE_TAKEN: usize = 1;
 /// Resume command to a zombie: drop your value, then return.
 pub(crate) const ZOMBIE_DROP: usize = 2;
+/// Resume command to a suspended coroutine: record your backtrace for
+/// [`dump`](crate::dump) and suspend again (see `inspect.rs`).
+pub(crate) const CAPTURE: usize = 3;
 
 /// How many scheduler iterations may pass between clock checks; when a
 /// millisecond has passed since the last poll, the reactor is polled even if
 /// coroutines are ready, so busy coroutines cannot starve I/O and timers.
 const FAIRNESS_TICKS: u32 = 64;
+
+/// Task tables with more room than this are shrunk when the thread idles
+/// with no coroutine left.
+const SHRINK_ABOVE: usize = 4096;
 
 /// A coroutine's (or the root's) control block.
 #[derive(Debug)]
@@ -94,6 +102,19 @@ pub(crate) struct Task {
     pub(crate) bundle: usize,
     /// Position in the bundle's member list.
     pub(crate) bundle_pos: usize,
+    /// Per-thread unique number, never reused (the root is 0).
+    pub(crate) seq: u64,
+    /// Where `go` (or `Builder::go`, `Bundle::go`) was called.
+    pub(crate) spawned_at: &'static std::panic::Location<'static>,
+    /// The name given with [`Builder::name`](crate::Builder::name), or
+    /// null: a `Box<String>` turned into a raw pointer, freed when the
+    /// coroutine finishes. Raw, so that the task has no destructor: the
+    /// task table's insertion then stays inlined into `spawn`.
+    pub(crate) name: *mut String,
+    /// What the current (or last) wait is for; meaningful while `waiting`.
+    pub(crate) wait: WaitCode,
+    /// When the current wait began, on the scheduler's coarse clock.
+    pub(crate) since: i64,
     /// Ready-queue position of the task's last wake-up (valid while the
     /// entry is queued, see [`Sched::take_ready`]).
     pub(crate) queued_at: usize,
@@ -103,8 +124,44 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    fn new(co: Option<NonNull<CoSlot>>, detached: bool, bundle: usize) -> Task {
+    /// The coroutine's name, if it has one.
+    pub(crate) fn name(&self) -> Option<&str> {
+        // SAFETY: a non-null `name` is a live `Box<String>` owned by the
+        // task until `drop_name`.
+        unsafe { self.name.as_ref() }.map(String::as_str)
+    }
+
+    /// Frees the name (the coroutine has finished: nobody lists it again).
+    #[inline(always)]
+    pub(crate) fn drop_name(&mut self) {
+        if !self.name.is_null() {
+            self.free_name();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn free_name(&mut self) {
+        // SAFETY: see `name`; the pointer is cleared at once.
+        drop(unsafe { Box::from_raw(self.name) });
+        self.name = ptr::null_mut();
+    }
+
+    #[inline]
+    fn new(
+        co: Option<NonNull<CoSlot>>,
+        detached: bool,
+        bundle: usize,
+        seq: u64,
+        spawned_at: &'static std::panic::Location<'static>,
+        name: Option<Name>,
+    ) -> Task {
         Task {
+            seq,
+            spawned_at,
+            name: name.map_or(ptr::null_mut(), Box::into_raw),
+            wait: WaitCode::pack(Wait::Other),
+            since: 0,
             co,
             yielder: ptr::null(),
             waiting: false,
@@ -169,7 +226,20 @@ pub(crate) struct Sched {
     /// channel.
     pub(crate) remote: Option<RemoteLocal>,
     ticks: u32,
-    last_poll: i64,
+    pub(crate) last_poll: i64,
+    /// The last coroutine number handed out.
+    pub(crate) last_seq: u64,
+    /// Reactor polls so far.
+    pub(crate) polls: u64,
+    /// What other threads (the stall monitor, the dump signal) may read or
+    /// set; owned through a raw pointer so `&mut Sched` never covers it.
+    pub(crate) shared: *const Shared,
+    /// The dump signal's wake-up descriptor, registered with the reactor.
+    pub(crate) dump_fd: std::os::fd::RawFd,
+    /// Where the signal handler writes (the same eventfd on Linux).
+    pub(crate) dump_wfd: std::os::fd::RawFd,
+    /// A dump was asked for by signal; printed at the next loop turn.
+    pub(crate) dump_pending: bool,
     /// The thread-local owner has run its destructor while handles were
     /// still alive: the last handle to go frees the scheduler.
     orphaned: bool,
@@ -213,6 +283,7 @@ impl Drop for SchedOwner {
         }
         // SAFETY: `p` is the live scheduler; nothing runs during this check.
         let sched = unsafe { &mut *p };
+        inspect::thread_exit(sched);
         if sched.in_use() {
             // Handles still exist: leaked, or kept in thread-locals whose
             // destructors run after this one (they run in reverse order of
@@ -264,6 +335,7 @@ impl Drop for Sched {
         for (_, t) in self.tasks.iter_mut() {
             t.co = None;
         }
+        inspect::free_shared(self.shared);
         LIVE_SCHEDULERS.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -272,7 +344,14 @@ impl Drop for Sched {
 fn init() -> *mut Sched {
     stack::install_overflow_handler();
     let mut tasks = Slab::with_capacity(64);
-    let root = tasks.insert(Task::new(None, false, NONE));
+    let root = tasks.insert(Task::new(
+        None,
+        false,
+        NONE,
+        0,
+        std::panic::Location::caller(),
+        None,
+    ));
     debug_assert_eq!(root, ROOT);
     let s = Box::new(Sched {
         tasks,
@@ -285,6 +364,12 @@ fn init() -> *mut Sched {
         remote: None,
         ticks: 0,
         last_poll: now(),
+        last_seq: 0,
+        polls: 0,
+        shared: inspect::thread_start(),
+        dump_fd: -1,
+        dump_wfd: -1,
+        dump_pending: false,
         orphaned: false,
         _altstack: stack::AltStack::ensure(),
     });
@@ -309,6 +394,12 @@ pub(crate) fn sched() -> *mut Sched {
     } else {
         p
     }
+}
+
+/// The calling thread's scheduler, or null if it has none (never creates
+/// one: for signal handlers).
+pub(crate) fn sched_if_any() -> *mut Sched {
+    SCHED.try_with(|c| c.get()).unwrap_or(ptr::null_mut())
 }
 
 /// The calling thread's [`Remote`], or null if it has none (or no
@@ -340,6 +431,30 @@ pub(crate) unsafe fn s<'a>() -> &'a mut Sched {
 }
 
 impl Sched {
+    /// After a burst, when only the root is left: gives back the memory of
+    /// the task table and the ready queue, which grow with the population
+    /// (about 150 bytes per coroutine) and never shrink on their own.
+    #[inline]
+    fn shrink_idle(&mut self) {
+        if self.tasks.len() == 1 && self.tasks.capacity() > SHRINK_ABOVE {
+            self.shrink_tables();
+        }
+    }
+
+    #[cold]
+    fn shrink_tables(&mut self) {
+        // Only the root is left and it runs this loop, so moving its task
+        // moves nothing anyone points at (tasks are named by id), and on an
+        // empty slab it gets id 0 = ROOT again.
+        let root = self.tasks.remove(ROOT);
+        let mut tasks = Slab::with_capacity(64);
+        let id = tasks.insert(root);
+        debug_assert_eq!(id, ROOT);
+        self.tasks = tasks;
+        self.ready.shrink();
+        self.timers.shrink();
+    }
+
     /// Does any handle still refer to this scheduler (a coroutine other
     /// than the root, or a bundle)?
     fn in_use(&self) -> bool {
@@ -438,6 +553,10 @@ impl Sched {
         } else {
             0
         };
+        self.polls += 1;
+        if self.dump_fd == -1 && inspect::dump_signal_enabled() {
+            inspect::register_dump_fd(self);
+        }
         // With waits handed over by other threads pending, there is work
         // already: the reactor is not asked now (that would be a system
         // call per cross-thread hand-over); the fairness poll in the loop
@@ -449,8 +568,15 @@ impl Sched {
             }
             _ => (timeout != 0, true),
         };
-        let n = if ask {
-            self.reactor.wait(if sleep { timeout } else { 0 })
+        let n = if ask && sleep {
+            // SAFETY: `shared` lives as long as the scheduler.
+            let sh = unsafe { &*self.shared };
+            sh.idle(true);
+            let n = self.reactor.wait(timeout);
+            sh.idle(false);
+            n
+        } else if ask {
+            self.reactor.wait(0)
         } else {
             0
         };
@@ -461,6 +587,11 @@ impl Sched {
         }
         for i in 0..n {
             let (fd, readable, writable) = self.reactor.event(i);
+            if fd == self.dump_fd {
+                inspect::drain_dump_fd(fd);
+                self.dump_pending = true;
+                continue;
+            }
             let (r, w) = self.reactor.waiters(fd);
             if readable && r != NONE {
                 self.trigger(r, 0);
@@ -523,6 +654,15 @@ impl Sched {
     }
 }
 
+/// [`wait_on`] for a wait that does not say what it waits on
+/// ([`Wait::Other`]). Every wait site of the runtime names its wait; this
+/// stays for new ones until they do.
+#[allow(dead_code)]
+#[inline(always)]
+pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
+    wait_on(Wait::Other, deadline, cancellable)
+}
+
 /// Blocks the current task until something triggers it or `deadline`
 /// passes, and returns the trigger's result (`-ETIMEDOUT` on timeout,
 /// `-ECANCELED` on cancellation when `cancellable`).
@@ -531,8 +671,11 @@ impl Sched {
 ///
 /// Always inlined, for the reason given at [`switch_out`]: callers on hot
 /// paths (channels) should be inlined into user code as well.
+///
+/// `what` is recorded for [`coroutines`](crate::coroutines) and
+/// [`dump`](crate::dump), with the time the wait began.
 #[inline(always)]
-pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
+pub(crate) fn wait_on(what: Wait, deadline: i64, cancellable: bool) -> i32 {
     let cur;
     {
         // SAFETY: no switch inside this block.
@@ -544,9 +687,12 @@ pub(crate) fn wait(deadline: i64, cancellable: bool) -> i32 {
         if deadline > 0 {
             s.timers.push(deadline, cur, &mut TaskPos(&mut s.tasks));
         }
+        let since = s.last_poll;
         let t = &mut s.tasks[cur];
         t.waiting = true;
         t.cancellable = cancellable;
+        t.wait = WaitCode::pack(what);
+        t.since = since;
     }
     switch_out(cur);
     // SAFETY: no switch from here on.
@@ -575,7 +721,10 @@ pub(crate) fn switch_out(cur: usize) {
         debug_assert!(!y.is_null());
         // SAFETY: the yielder lives on this coroutine's own stack for as
         // long as the coroutine runs, and we are running on that stack.
-        unsafe { (*y).suspend(()) };
+        if unsafe { (*y).suspend(()) } == CAPTURE {
+            // SAFETY: as above.
+            inspect::capture_suspended(unsafe { &*y });
+        }
     }
 }
 
@@ -589,28 +738,46 @@ fn run_loop() {
             if s.remote.is_some() {
                 s.drain_remote();
             }
+            // A dump asked for by signal is noticed by a poll; the loop
+            // then takes a turn without running anyone and prints it.
+            let mut dump = false;
             if s.ticks >= FAIRNESS_TICKS {
                 s.ticks = 0;
                 if now() > s.last_poll {
                     s.poll(false);
+                    dump = s.dump_pending;
                 }
             }
-            match s.ready.pop_front() {
-                Some(id) => Some(id),
-                None => {
-                    // Nothing to run: a good time to give idle stacks'
-                    // memory back.
-                    s.stacks.trim_idle();
-                    s.poll(true);
-                    None
+            if dump {
+                None
+            } else {
+                match s.ready.pop_front() {
+                    Some(id) => Some(id),
+                    None => {
+                        // Nothing to run: a good time to give idle stacks'
+                        // memory back.
+                        s.stacks.trim_idle();
+                        s.shrink_idle();
+                        s.poll(true);
+                        None
+                    }
                 }
             }
         };
         match next {
-            Some(ROOT) => return,
+            Some(ROOT) => {
+                // SAFETY: `shared` lives as long as the scheduler.
+                unsafe { &*s().shared }.count_switch();
+                return;
+            }
             Some(id) if id & DROP_TAG == 0 => resume(id, RESUME),
             Some(id) => resume(id & !DROP_TAG, ZOMBIE_DROP),
-            None => {}
+            None => {
+                // SAFETY: no switch while the reference lives.
+                if unsafe { s() }.dump_pending {
+                    inspect::signal_dump();
+                }
+            }
         }
     }
 }
@@ -626,6 +793,8 @@ pub(crate) fn resume(id: usize, input: usize) {
             .expect("resumed a coroutine that has returned");
         let prev = s.current;
         s.current = id;
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*s.shared }.count_switch();
         (slot, prev)
     };
     let guard = stack::enter(slot);
@@ -644,9 +813,12 @@ pub(crate) fn resume(id: usize, input: usize) {
 
 /// Creates task bookkeeping for a new coroutine running `body` and starts
 /// it (at once, unless the thread is panicking: then it is queued).
+/// `spawned_at` is the user's call site; `name` is set only by `Builder`.
 pub(crate) fn spawn(
     stack_size: usize,
     bundle: usize,
+    spawned_at: &'static std::panic::Location<'static>,
+    name: Option<Name>,
     body: impl FnOnce(usize, &Yld) + 'static,
 ) -> std::io::Result<usize> {
     let id = {
@@ -656,12 +828,20 @@ pub(crate) fn spawn(
             return Err(crate::error::errno(libc::ECANCELED));
         }
         let slot = s.stacks.get(stack_size)?;
-        let id = s
-            .tasks
-            .insert(Task::new(Some(slot), bundle != NONE, bundle));
+        s.last_seq += 1;
+        let id = s.tasks.insert(Task::new(
+            Some(slot),
+            bundle != NONE,
+            bundle,
+            s.last_seq,
+            spawned_at,
+            name,
+        ));
         if bundle != NONE {
             s.bundle_add(bundle, id);
         }
+        // SAFETY: `shared` lives as long as the scheduler.
+        unsafe { &*s.shared }.live_add(1);
         // SAFETY: the slot was just taken from the pool and belongs to us.
         unsafe { (*slot.as_ptr()).start(move |y: &Yld, _: usize| body(id, y)) };
         if std::thread::panicking() {

@@ -86,6 +86,7 @@ impl<'scope> Scope<'scope, '_> {
     ///   thread is unwinding from a panic (the scope could not wait for a
     ///   coroutine then).
     /// * `ENOMEM`: no stack could be had.
+    #[track_caller]
     pub fn go<F: FnOnce() + 'scope>(&'scope self, f: F) -> io::Result<()> {
         if std::thread::panicking() {
             return Err(errno(libc::ECANCELED));

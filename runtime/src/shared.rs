@@ -24,8 +24,9 @@ use std::sync::Arc;
 
 use crate::chan::{may_block, Node, Queue, BLOCK};
 use crate::error::{errno, wait_result};
+use crate::inspect::Wait;
 use crate::remote::{RawLock, Remote, Waiter};
-use crate::sched::{current_remote, s, wait};
+use crate::sched::{current_remote, s, wait_on};
 use crate::time;
 
 /// One direction of a shared channel.
@@ -400,7 +401,7 @@ impl<T: Send> SharedChan<T> {
     #[inline]
     pub fn send_or_return(&self, val: T, deadline: i64) -> Result<(), (io::Error, T)> {
         let mut slot = Some(val);
-        match self.op(true, &mut slot, deadline) {
+        match self.op(true, &mut slot, deadline, Wait::Send) {
             Ok(()) => Ok(()),
             Err(e) => Err((e, slot.take().expect("failed send keeps its value"))),
         }
@@ -413,8 +414,15 @@ impl<T: Send> SharedChan<T> {
     /// As [`Chan::recv`](crate::Chan::recv).
     #[inline]
     pub fn recv(&self, deadline: i64) -> io::Result<T> {
+        self.recv_as(Wait::Recv, deadline)
+    }
+
+    /// [`recv`](SharedChan::recv), shown by `coroutines()` and `dump()` as a
+    /// wait for `what` (`blocking` waits for its helper's result this way).
+    #[inline]
+    pub(crate) fn recv_as(&self, what: Wait, deadline: i64) -> io::Result<T> {
         let mut slot = None;
-        self.op(false, &mut slot, deadline)?;
+        self.op(false, &mut slot, deadline, what)?;
         Ok(slot.take().expect("successful receive has a value"))
     }
 
@@ -456,7 +464,7 @@ impl<T: Send> SharedChan<T> {
         &self.core
     }
 
-    fn op(&self, send: bool, slot: &mut Option<T>, deadline: i64) -> io::Result<()> {
+    fn op(&self, send: bool, slot: &mut Option<T>, deadline: i64, what: Wait) -> io::Result<()> {
         time::check(deadline)?;
         let inner = &*self.core;
         let slot: *mut Option<T> = slot;
@@ -499,7 +507,7 @@ impl<T: Send> SharedChan<T> {
         // SAFETY: lock held; `node` stays here until withdrawn below.
         unsafe { enqueue(inner, self.end, send, n) };
         inner.lock.unlock();
-        let r = wait(deadline, true);
+        let r = wait_on(what, deadline, true);
         unpublish();
         // SAFETY: enqueued above; the wait has ended.
         unsafe { withdraw(inner, self.end, send, n) };

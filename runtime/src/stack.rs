@@ -430,6 +430,9 @@ pub(crate) struct StackPool {
     /// Some class holds more idle stacks with memory than the cache: trim
     /// when the thread next has nothing to run.
     trim_pending: bool,
+    /// [`stack_cache`], read when the first class is made (it is read from
+    /// the environment once per process; this keeps the load off `recycle`).
+    cache: usize,
 }
 
 impl StackPool {
@@ -478,6 +481,7 @@ impl StackPool {
             return Ok(ci);
         }
         let slot = size + page_size();
+        self.cache = stack_cache();
         self.classes.push(Class {
             size,
             slot,
@@ -560,6 +564,17 @@ impl StackPool {
         }
     }
 
+    /// How many idle stacks the pool holds for reuse (with their memory or
+    /// not).
+    pub(crate) fn idle(&self) -> usize {
+        self.classes.iter().map(|c| c.free.len()).sum()
+    }
+
+    /// How many stacks are handed out (not yet recycled).
+    pub(crate) fn in_use(&self) -> usize {
+        self.live
+    }
+
     /// Takes back the slot of a coroutine that has returned.
     pub(crate) fn recycle(&mut self, slot: NonNull<CoSlot>) {
         // SAFETY: the coroutine on this slot has returned; the caller hands
@@ -576,7 +591,7 @@ impl StackPool {
         let c = &mut self.classes[ci];
         c.free.push(lo);
         let dirty = c.free.len() - c.clean;
-        let cache = stack_cache();
+        let cache = self.cache;
         if dirty > cache {
             // Released when the thread next has nothing to run
             // (`trim_idle`), or at once past the hard limit, so that a
@@ -603,7 +618,7 @@ impl StackPool {
         self.trim_pending = false;
         for ci in 0..self.classes.len() {
             let c = &self.classes[ci];
-            if c.free.len() - c.clean > stack_cache() {
+            if c.free.len() - c.clean > self.cache {
                 self.trim(ci);
             }
         }
@@ -615,7 +630,7 @@ impl StackPool {
     fn trim(&mut self, ci: usize) {
         let page = page_size();
         let c = &mut self.classes[ci];
-        let n = c.free.len() - c.clean - stack_cache();
+        let n = c.free.len() - c.clean - self.cache;
         self.scratch.clear();
         self.scratch
             .extend_from_slice(&c.free[c.clean..c.clean + n]);
@@ -748,6 +763,15 @@ thread_local! {
     /// thread's own stack. Read by the fault handler, so it is
     /// const-initialised and drop-free.
     static RUNNING: Cell<*const CoSlot> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The lowest usable address of the running coroutine's stack (just above
+/// its guard page), or `None` on the thread's own stack.
+pub(crate) fn running_stack_limit() -> Option<usize> {
+    let slot = RUNNING.with(|c| c.get());
+    // SAFETY: a non-null RUNNING points to the live slot whose stack the
+    // calling code runs on.
+    (!slot.is_null()).then(|| unsafe { (*slot).guard.1 })
 }
 
 /// Records that the thread is about to run on `slot`'s stack; returns what

@@ -39,9 +39,21 @@ pub(crate) struct TimerHeap {
 
 impl TimerHeap {
     /// Number of armed timers.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// The deadline of the entry at heap position `pos`.
+    pub(crate) fn deadline_at(&self, pos: usize) -> Option<i64> {
+        self.heap.get(pos).map(|e| e.deadline)
+    }
+
+    /// Gives back the memory of a heap that has grown large and emptied.
+    #[cold]
+    pub(crate) fn shrink(&mut self) {
+        if self.heap.capacity() > 64 && self.heap.len() < 16 {
+            self.heap.shrink_to(64);
+        }
     }
 
     /// The earliest deadline, if any.

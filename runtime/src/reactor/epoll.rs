@@ -54,6 +54,24 @@ impl Poller {
         Ok(())
     }
 
+    /// Adds `fd` with `EPOLLEXCLUSIVE`: when several epoll instances (one
+    /// per thread) hold the same socket, a readiness event wakes one of
+    /// those blocked in `epoll_wait`, not all of them. The kernel refuses
+    /// `EPOLLRDHUP` with it; listening sockets, its users, have no use for
+    /// it.
+    pub(crate) fn add_exclusive(&self, fd: RawFd) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: `ev` is a valid epoll_event; the kernel validates `fd`.
+        let r = unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     pub(crate) fn delete(&self, fd: RawFd) {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: as above; failure (fd already closed) is harmless.

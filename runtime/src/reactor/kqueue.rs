@@ -82,6 +82,12 @@ impl Poller {
         ])
     }
 
+    /// kqueue has no exclusive wake-up: a plain registration (every thread
+    /// holding the socket is woken).
+    pub(crate) fn add_exclusive(&self, fd: RawFd) -> io::Result<()> {
+        self.add(fd)
+    }
+
     pub(crate) fn delete(&self, fd: RawFd) {
         let flags = libc::EV_DELETE as u16;
         // Failure (fd already closed, which drops its filters) is harmless.

@@ -50,11 +50,14 @@ pub(crate) enum Dir {
 #[derive(Clone, Copy, Debug)]
 struct FdSlot {
     registered: bool,
+    /// Registered for exclusive wake-ups (see [`Reactor::register_exclusive`]).
+    exclusive: bool,
     waiter: [usize; 2],
 }
 
 const EMPTY: FdSlot = FdSlot {
     registered: false,
+    exclusive: false,
     waiter: [NONE, NONE],
 };
 
@@ -100,12 +103,56 @@ impl Reactor {
     /// closed fd (`EBADF` from the backend), however large its number, costs
     /// no memory: the table never outgrows the process's open fds.
     pub(crate) fn register(&mut self, fd: RawFd, dir: Dir, task: usize) -> io::Result<()> {
+        self.register_with(fd, dir, task, false)
+    }
+
+    /// As [`register`](Self::register), but the fd is registered so that one
+    /// readiness event wakes only one of the threads whose reactors hold it
+    /// (`EPOLLEXCLUSIVE`; where the backend has no such thing, a plain
+    /// registration). For listening sockets shared by several threads. An fd
+    /// registered normally before is registered again, exclusively; an
+    /// exclusive registration serves later normal waits as it is.
+    pub(crate) fn register_exclusive(
+        &mut self,
+        fd: RawFd,
+        dir: Dir,
+        task: usize,
+    ) -> io::Result<()> {
+        self.register_with(fd, dir, task, true)
+    }
+
+    fn register_with(
+        &mut self,
+        fd: RawFd,
+        dir: Dir,
+        task: usize,
+        exclusive: bool,
+    ) -> io::Result<()> {
         let i = fd as usize;
+        if exclusive
+            && self
+                .fds
+                .get(i)
+                .is_some_and(|s| s.registered && !s.exclusive)
+        {
+            // EPOLLEXCLUSIVE can only be given when the fd is added.
+            if let Some(p) = &self.poller {
+                p.delete(fd);
+            }
+            self.fds[i].registered = false;
+            self.registered -= 1;
+        }
         if !self.fds.get(i).is_some_and(|s| s.registered) {
             if self.poller.is_none() {
                 self.poller = Some(Poller::new()?);
             }
-            if let Err(e) = self.poller.as_ref().expect("poller").add(fd) {
+            let p = self.poller.as_ref().expect("poller");
+            let res = if exclusive {
+                p.add_exclusive(fd)
+            } else {
+                p.add(fd)
+            };
+            if let Err(e) = res {
                 if self.registered == 0 {
                     self.poller = None;
                 }
@@ -115,10 +162,16 @@ impl Reactor {
                 self.fds.resize(i + 1, EMPTY);
             }
             self.fds[i].registered = true;
+            self.fds[i].exclusive = exclusive;
             self.registered += 1;
         }
         self.fds[i].waiter[dir as usize] = task;
         Ok(())
+    }
+
+    /// How many fds are registered with the backend.
+    pub(crate) fn registered(&self) -> usize {
+        self.registered
     }
 
     /// Withdraws `task` from `fd`'s `dir` slot if it is still there.

@@ -70,6 +70,17 @@ impl<'m> Listener<'m> {
         self.owned
     }
 
+    /// A new descriptor (`F_DUPFD_CLOEXEC`) for the same listening socket,
+    /// for another thread's listener: the families' `share`.
+    ///
+    /// # Errors
+    ///
+    /// `EMFILE`: no descriptor number left.
+    pub fn share(&self) -> io::Result<OwnedFd> {
+        // SAFETY: the descriptor stays open while `self` is borrowed.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd()) }.try_clone_to_owned()
+    }
+
     /// Takes the descriptor out: the runtime forgets it and the caller owns
     /// the still-listening socket.
     pub fn into_fd(mut self) -> OwnedFd {

@@ -236,7 +236,10 @@ pub fn accept(
                 return Ok((fd, len));
             }
             Err(e) => match e.raw_os_error() {
-                Some(libc::EAGAIN) => crate::fdin_edge(lfd, deadline)?,
+                // Exclusive: when several threads accept from this socket
+                // (each through its own listener, see `Listener::share`),
+                // a connection wakes one of them, not all.
+                Some(libc::EAGAIN) => crate::fdin_exclusive(lfd, deadline)?,
                 // The connection died in the queue, or a signal arrived:
                 // try the next one.
                 Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO) => {}

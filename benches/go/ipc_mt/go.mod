@@ -1,0 +1,3 @@
+module ipcmt
+
+go 1.19
