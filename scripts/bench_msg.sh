@@ -12,7 +12,7 @@ set -eu
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-: "${CARGO_TARGET_DIR:=/work/target-bench}"
+: "${CARGO_TARGET_DIR:=target}"
 export CARGO_TARGET_DIR
 cargo bench -q -p dill-bench --bench msg >"$out"
 cat "$out"

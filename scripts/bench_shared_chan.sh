@@ -13,7 +13,7 @@ set -eu
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-: "${CARGO_TARGET_DIR:=/work/target-bench}"
+: "${CARGO_TARGET_DIR:=target}"
 export CARGO_TARGET_DIR
 cargo bench -q -p dill-bench --bench shared_chan >>"$out"
 # The same dill cases with the scheduler sleeping at once instead of
