@@ -11,7 +11,7 @@
 /// with a field `core: Stream<'m>`, and then writes:
 ///
 /// ```text
-/// dill_runtime::stream_handles! {
+/// stream_handles! {
 ///     /// docs of the connection memory
 ///     mem: IpcMem, "IpcMem";
 ///     stream: IpcStream, "IpcStream";
