@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 mod baselines;
-use baselines::{on_may, tokio_rt};
+use baselines::{may_pingpong, on_may, tokio_rt};
 use dill::*;
 
 fn sock_path(tag: &str) -> PathBuf {
@@ -104,23 +104,8 @@ fn pingpong(c: &mut Criterion) {
     g.bench_function("may_one_worker", |bench| {
         bench.iter_custom(|iters| {
             on_may(move || {
-                let (mut a, mut b) = may::os::unix::net::UnixStream::pair().unwrap();
-                let echo = may::go!(move || {
-                    let mut buf = [0u8; 1];
-                    for _ in 0..iters {
-                        b.read_exact(&mut buf).unwrap();
-                        b.write_all(&buf).unwrap();
-                    }
-                });
-                let mut buf = [0u8; 1];
-                let start = Instant::now();
-                for _ in 0..iters {
-                    a.write_all(b"x").unwrap();
-                    a.read_exact(&mut buf).unwrap();
-                }
-                let t = start.elapsed();
-                echo.join().unwrap();
-                t
+                let (a, b) = may::os::unix::net::UnixStream::pair().unwrap();
+                may_pingpong(a, b, iters)
             })
         });
     });

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, Criterion};
 
 mod baselines;
-use baselines::{on_may, tokio_rt};
+use baselines::{may_pingpong, on_may, tokio_rt};
 use dill::*;
 
 fn config() -> Criterion {
@@ -123,24 +123,9 @@ fn pingpong(c: &mut Criterion) {
         bench.iter_custom(|iters| {
             on_may(move || {
                 let l = may::net::TcpListener::bind(any_port()).unwrap();
-                let mut a = may::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-                let (mut b, _) = l.accept().unwrap();
-                let echo = may::go!(move || {
-                    let mut buf = [0u8; 1];
-                    for _ in 0..iters {
-                        b.read_exact(&mut buf).unwrap();
-                        b.write_all(&buf).unwrap();
-                    }
-                });
-                let mut buf = [0u8; 1];
-                let start = Instant::now();
-                for _ in 0..iters {
-                    a.write_all(b"x").unwrap();
-                    a.read_exact(&mut buf).unwrap();
-                }
-                let t = start.elapsed();
-                echo.join().unwrap();
-                t
+                let a = may::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+                let (b, _) = l.accept().unwrap();
+                may_pingpong(a, b, iters)
             })
         });
     });

@@ -20,3 +20,29 @@ pub fn tokio_rt() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// Inside [`on_may`]: `iters` 1-byte round trips from `a` to an echoing may
+/// coroutine holding `b`, timed on `a`'s side (the same loop for every
+/// kind of may stream).
+#[allow(dead_code)]
+pub fn may_pingpong<S>(mut a: S, mut b: S, iters: u64) -> std::time::Duration
+where
+    S: std::io::Read + std::io::Write + Send + 'static,
+{
+    let echo = may::go!(move || {
+        let mut buf = [0u8; 1];
+        for _ in 0..iters {
+            b.read_exact(&mut buf).unwrap();
+            b.write_all(&buf).unwrap();
+        }
+    });
+    let mut buf = [0u8; 1];
+    let start = std::time::Instant::now();
+    for _ in 0..iters {
+        a.write_all(b"x").unwrap();
+        a.read_exact(&mut buf).unwrap();
+    }
+    let t = start.elapsed();
+    echo.join().unwrap();
+    t
+}
