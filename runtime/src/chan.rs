@@ -122,6 +122,27 @@ impl Queue {
         self.tail = n;
     }
 
+    /// Puts `n` first.
+    ///
+    /// # Safety
+    /// As [`push_back`](Queue::push_back).
+    #[inline]
+    pub(crate) unsafe fn push_front(&mut self, n: *const Node) {
+        // SAFETY: the caller guarantees `n` is valid; the head, if any, is
+        // a linked node and therefore valid too.
+        unsafe {
+            (*n).prev.set(ptr::null());
+            (*n).next.set(self.head);
+            (*n).linked.set(true);
+            if self.head.is_null() {
+                self.tail = n;
+            } else {
+                (*self.head).prev.set(n);
+            }
+        }
+        self.head = n;
+    }
+
     /// Removes `n` from the queue.
     ///
     /// # Safety

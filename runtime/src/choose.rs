@@ -35,6 +35,11 @@ struct SharedOps {
     lock: unsafe fn(*const ()) -> *const RawLock,
     enqueue: unsafe fn(*const (), usize, bool, *const Node),
     withdraw: unsafe fn(*const (), usize, bool, *const Node),
+    /// After queueing: may the clause complete after all? (A lock-free
+    /// partner raced the decision to wait; see `shared::recheck`.)
+    recheck: unsafe fn(*const (), usize, bool, *const Node) -> bool,
+    /// Unlinks a queued, unclaimed node with the lock held.
+    unlink: unsafe fn(*const (), usize, bool, *const Node),
 }
 
 mod sealed {
@@ -102,6 +107,20 @@ unsafe fn withdraw_shared<T>(core: *const (), end: usize, send: bool, n: *const 
     unsafe { shared::withdraw::<T>(&*(core as *const SharedInner<T>), end, send, n) }
 }
 
+/// # Safety
+/// As `shared::recheck`.
+unsafe fn recheck_shared<T>(core: *const (), end: usize, send: bool, n: *const Node) -> bool {
+    // SAFETY: forwarded from the caller.
+    unsafe { shared::recheck::<T>(&*(core as *const SharedInner<T>), end, send, n) }
+}
+
+/// # Safety
+/// As `shared::unlink_locked`.
+unsafe fn unlink_shared<T>(core: *const (), end: usize, send: bool, n: *const Node) {
+    // SAFETY: forwarded from the caller.
+    unsafe { shared::unlink_locked::<T>(&*(core as *const SharedInner<T>), end, send, n) }
+}
+
 struct LocalOps<T>(PhantomData<T>);
 impl<T> LocalOps<T> {
     const OPS: ClauseOps = ClauseOps {
@@ -118,6 +137,8 @@ impl<T> SharedOpsOf<T> {
             lock: lock_shared::<T>,
             enqueue: enqueue_shared::<T>,
             withdraw: withdraw_shared::<T>,
+            recheck: recheck_shared::<T>,
+            unlink: unlink_shared::<T>,
         }),
     };
 }
@@ -334,66 +355,94 @@ fn each_lock(clauses: &[Clause<'_>], mut f: impl FnMut(&RawLock)) {
 /// queued, and the wait published so that other threads can end it.
 #[inline(never)]
 fn choose_shared(clauses: &mut [Clause<'_>], deadline: i64) -> io::Result<usize> {
-    let cur = loop {
-        each_lock(clauses, |l| l.lock());
-        for (i, c) in clauses.iter().enumerate() {
-            // SAFETY: as in `choose`; the locks of shared clauses are held.
-            let r = unsafe { (c.ops.attempt)(c.core, c.end, c.send, c.node.slot) };
-            if r != BLOCK {
-                each_lock(clauses, |l| l.unlock());
-                if r == -libc::EPIPE {
-                    c.node.done.set(true);
+    // A buffered shared channel ends a wait with `shared::RETRY` (try the
+    // buffer again) rather than with a value: then start over.
+    loop {
+        let cur = loop {
+            each_lock(clauses, |l| l.lock());
+            for (i, c) in clauses.iter().enumerate() {
+                // SAFETY: as in `choose`; the locks of shared clauses are held.
+                let r = unsafe { (c.ops.attempt)(c.core, c.end, c.send, c.node.slot) };
+                if r != BLOCK {
+                    each_lock(clauses, |l| l.unlock());
+                    if r == -libc::EPIPE {
+                        c.node.done.set(true);
+                    }
+                    return wait_result(r).map(|_| i);
                 }
-                return wait_result(r).map(|_| i);
             }
-        }
-        let cur = match may_block(deadline) {
-            Ok(c) => c,
-            Err(e) => {
-                each_lock(clauses, |l| l.unlock());
-                return Err(e);
+            let cur = match may_block(deadline) {
+                Ok(c) => c,
+                Err(e) => {
+                    each_lock(clauses, |l| l.unlock());
+                    return Err(e);
+                }
+            };
+            match shared::can_block() {
+                Ok(true) => break cur,
+                Ok(false) => {
+                    each_lock(clauses, |l| l.unlock());
+                    shared::ensure_remote()?;
+                }
+                Err(e) => {
+                    each_lock(clauses, |l| l.unlock());
+                    return Err(e);
+                }
             }
         };
-        match shared::can_block() {
-            Ok(true) => break cur,
-            Ok(false) => {
-                each_lock(clauses, |l| l.unlock());
-                shared::ensure_remote()?;
-            }
-            Err(e) => {
-                each_lock(clauses, |l| l.unlock());
-                return Err(e);
-            }
-        }
-    };
-    let waiter = Waiter::new(cur);
-    // SAFETY: `waiter` stays on this stack until `unpublish` below.
-    let remote = unsafe { shared::publish(&waiter) };
-    for (i, c) in clauses.iter_mut().enumerate() {
-        c.node.task = cur;
-        c.node.index = i as i32;
-        c.node.waiter = &waiter;
-        c.node.remote = remote;
-        // SAFETY: the channels are borrowed (alive), the shared ones
-        // locked; the nodes live in the borrowed slice until withdrawn.
-        unsafe {
-            match &c.ops.shared {
-                None => (*(c.core as *const Core)).enqueue(c.end, c.send, &c.node),
-                Some(sh) => (sh.enqueue)(c.core, c.end, c.send, &c.node),
+        let waiter = Waiter::new(cur);
+        // SAFETY: `waiter` stays on this stack until `unpublish` below.
+        let remote = unsafe { shared::publish(&waiter) };
+        for (i, c) in clauses.iter_mut().enumerate() {
+            c.node.task = cur;
+            c.node.index = i as i32;
+            c.node.waiter = &waiter;
+            c.node.remote = remote;
+            // SAFETY: the channels are borrowed (alive), the shared ones
+            // locked; the nodes live in the borrowed slice until withdrawn.
+            unsafe {
+                match &c.ops.shared {
+                    None => (*(c.core as *const Core)).enqueue(c.end, c.send, &c.node),
+                    Some(sh) => (sh.enqueue)(c.core, c.end, c.send, &c.node),
+                }
             }
         }
+        let again = clauses.iter().any(|c| match &c.ops.shared {
+            // SAFETY: every node was just queued; the shared locks are held.
+            Some(sh) => unsafe { (sh.recheck)(c.core, c.end, c.send, &c.node) },
+            None => false,
+        });
+        if again {
+            for c in clauses.iter() {
+                // SAFETY: queued above and claimed by nobody: claims of
+                // shared nodes need the locks we hold, and local partners
+                // run on this thread, which is busy here.
+                unsafe {
+                    match &c.ops.shared {
+                        None => (*(c.core as *const Core)).withdraw(c.end, c.send, &c.node),
+                        Some(sh) => (sh.unlink)(c.core, c.end, c.send, &c.node),
+                    }
+                }
+            }
+            each_lock(clauses, |l| l.unlock());
+            shared::unpublish();
+            continue;
+        }
+        each_lock(clauses, |l| l.unlock());
+        let r = wait_on(Wait::Choose(clauses.len()), deadline, true);
+        shared::unpublish();
+        for c in clauses.iter() {
+            // SAFETY: enqueued above with the same arguments; the wait ended.
+            unsafe {
+                match &c.ops.shared {
+                    None => (*(c.core as *const Core)).withdraw(c.end, c.send, &c.node),
+                    Some(sh) => (sh.withdraw)(c.core, c.end, c.send, &c.node),
+                }
+            }
+        }
+        if r == shared::RETRY {
+            continue;
+        }
+        return wait_result(r);
     }
-    each_lock(clauses, |l| l.unlock());
-    let r = wait_on(Wait::Choose(clauses.len()), deadline, true);
-    shared::unpublish();
-    for c in clauses.iter() {
-        // SAFETY: enqueued above with the same arguments; the wait ended.
-        unsafe {
-            match &c.ops.shared {
-                None => (*(c.core as *const Core)).withdraw(c.end, c.send, &c.node),
-                Some(sh) => (sh.withdraw)(c.core, c.end, c.send, &c.node),
-            }
-        }
-    }
-    wait_result(r)
 }

@@ -16,44 +16,83 @@
 //! to the owner's scheduler (see `remote.rs`), all without allocating.
 
 use std::cell::UnsafeCell;
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::Arc;
 
 use crate::chan::{may_block, EndView, Node, Queue, BLOCK};
 use crate::error::{errno, wait_result};
 use crate::inspect::Wait;
+use crate::mpmc::{Padded, Pop, PushError, Ring};
 use crate::remote::{RawLock, Remote, Waiter};
 use crate::sched::{current_remote, s, wait_on};
 use crate::time;
 
-/// One direction of a shared channel.
-struct SDir<T> {
+/// Wait result of a blocked party of a buffered channel woken to try the
+/// buffer again (it holds no value and has none taken from it). Neither a
+/// clause index nor an errno, nor [`PENDING`](crate::remote::PENDING).
+pub(crate) const RETRY: i32 = i32::MIN + 1;
+
+/// Clause index of the node of a plain `send`/`recv` (never a `choose`
+/// clause's, whose indices are below `i32::MAX`): senders woken with
+/// [`RETRY`] through such a node are counted in [`SDir::retrying`].
+const OP: i32 = i32::MAX;
+
+/// One direction of a shared channel: the part kept under the lock.
+struct SDir {
     senders: Queue,
     receivers: Queue,
     done: bool,
     closed: bool,
-    /// Allocated with room for `cap` values at creation and never grown.
-    buf: VecDeque<T>,
-    cap: usize,
+    /// Buffered channels: plain senders woken with [`RETRY`] that have not
+    /// tried again yet. New senders queue behind them (and behind queued
+    /// senders), so that a sender that waited is not overtaken.
+    retrying: usize,
 }
 
-struct State<T> {
-    dirs: [SDir<T>; 2],
+/// One direction's lock-free part.
+struct Fast<T> {
+    /// The buffer; `None` for a rendezvous channel, which keeps everything
+    /// under the lock.
+    ring: Option<Ring<T>>,
+    /// Read by every buffered operation, written only when someone blocks:
+    /// on a cache line of its own.
+    flags: Padded<Flags>,
+}
+
+/// Who is waiting on a buffered direction, for the lock-free fast paths.
+#[derive(Default)]
+struct Flags {
+    /// Receivers linked in `SDir::receivers`. A pusher that sees it
+    /// non-zero takes the lock to wake one.
+    rwait: AtomicUsize,
+    /// Senders linked in `SDir::senders`, plus `SDir::retrying`. While
+    /// non-zero, new senders take the locked path (to queue behind), and a
+    /// popper takes the lock to wake one.
+    swait: AtomicUsize,
+    /// The receiving end was dropped: a pusher that sees it after pushing
+    /// drops what is buffered itself (its push may have raced the drain).
+    closed: AtomicBool,
+}
+
+struct State {
+    dirs: [SDir; 2],
     handles: [usize; 2],
 }
 
 /// A shared channel's allocation.
 pub(crate) struct SharedInner<T> {
     pub(crate) lock: RawLock,
-    state: UnsafeCell<State<T>>,
+    state: UnsafeCell<State>,
+    fast: [Fast<T>; 2],
 }
 
 // SAFETY: the state is only touched with `lock` held; values of `T` move
 // between threads, hence `T: Send`. The raw node pointers in the queues
-// point at blocked coroutines' stacks, which stay valid while linked.
+// point at blocked coroutines' stacks, which stay valid while linked. The
+// rings and flags are thread-safe on their own.
 unsafe impl<T: Send> Send for SharedInner<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for SharedInner<T> {}
@@ -66,7 +105,7 @@ impl<T> SharedInner<T> {
     /// is alive.
     #[inline]
     #[allow(clippy::mut_from_ref)]
-    unsafe fn state(&self) -> &mut State<T> {
+    unsafe fn state(&self) -> &mut State {
         // SAFETY: the caller's promise.
         unsafe { &mut *self.state.get() }
     }
@@ -110,20 +149,58 @@ unsafe fn claim(n: *const Node, res: i32, me: *const Remote) -> bool {
     }
 }
 
-/// Unlinks and returns the first node whose wait can be claimed (with its
-/// clause index), or null. Nodes already claimed are skipped; their owners
+/// Links `n` at the back (or the front) of `q`, counting it in `cnt`.
+/// The count is raised with a sequentially consistent read-modify-write:
+/// it is the "I am about to wait" announcement that lock-free partners
+/// read after they push or pop (see [`recheck`]).
+///
+/// # Safety
+/// As [`Queue::push_back`]; the caller holds the channel's lock.
+#[inline]
+unsafe fn link(q: &mut Queue, cnt: &AtomicUsize, n: *const Node, front: bool) {
+    cnt.fetch_add(1, SeqCst);
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if front {
+            q.push_front(n)
+        } else {
+            q.push_back(n)
+        }
+    }
+}
+
+/// Unlinks `n` from `q` and uncounts it.
+///
+/// # Safety
+/// As [`Queue::unlink`]; the caller holds the channel's lock.
+#[inline]
+unsafe fn unlink(q: &mut Queue, cnt: &AtomicUsize, n: *const Node) {
+    // SAFETY: forwarded from the caller.
+    unsafe { q.unlink(n) };
+    cnt.fetch_sub(1, SeqCst);
+}
+
+/// Unlinks and returns the first node of `q` whose wait can be claimed
+/// with `res` (its clause index when `None`), or null; stops, returning
+/// null, at `stop`. Nodes already claimed are skipped; their owners
 /// withdraw them.
 ///
 /// # Safety
-/// The caller holds the lock of the channel owning `q`.
+/// The caller holds the lock of the channel owning `q`; `cnt` counts `q`.
 #[inline]
-unsafe fn pop_and_claim(q: &mut Queue, me: *const Remote) -> *const Node {
+unsafe fn pop_and_claim(
+    q: &mut Queue,
+    cnt: &AtomicUsize,
+    res: Option<i32>,
+    stop: *const Node,
+    me: *const Remote,
+) -> *const Node {
     let mut n = q.head;
-    while !n.is_null() {
+    while !n.is_null() && n != stop {
         // SAFETY: linked nodes are valid (lock held).
         unsafe {
-            if claim(n, (*n).index, me) {
-                q.unlink(n);
+            if claim(n, res.unwrap_or((*n).index), me) {
+                unlink(q, cnt, n);
                 return n;
             }
             n = (*n).next();
@@ -132,21 +209,23 @@ unsafe fn pop_and_claim(q: &mut Queue, me: *const Remote) -> *const Node {
     ptr::null()
 }
 
-/// Ends with `-EPIPE` every wait in `q` that can still be claimed, marking
-/// its node done.
+/// Ends with `res` every wait in `q` that can still be claimed; marks the
+/// node done when `res` is `-EPIPE`.
 ///
 /// # Safety
-/// The caller holds the lock of the channel owning `q`.
-unsafe fn fail_all(q: &mut Queue, me: *const Remote) {
+/// The caller holds the lock of the channel owning `q`; `cnt` counts `q`.
+unsafe fn end_all(q: &mut Queue, cnt: &AtomicUsize, res: i32, me: *const Remote) {
     let mut n = q.head;
     while !n.is_null() {
         // SAFETY: linked nodes are valid (lock held); `next` is read before
         // the node may be freed by `notify`.
         unsafe {
             let next = (*n).next();
-            if claim(n, -libc::EPIPE, me) {
-                q.unlink(n);
-                (*n).done.set(true);
+            if claim(n, res, me) {
+                unlink(q, cnt, n);
+                if res == -libc::EPIPE {
+                    (*n).done.set(true);
+                }
                 notify(n, me);
             }
             n = next;
@@ -154,74 +233,210 @@ unsafe fn fail_all(q: &mut Queue, me: *const Remote) {
     }
 }
 
+/// Buffered direction: when a receive could complete now, wakes the first
+/// blocked receiver that can be claimed, with [`RETRY`].
+///
+/// # Safety
+/// The caller holds the channel's lock.
+unsafe fn wake_receiver(d: &mut SDir, f: &Flags, ring: &Ring<impl Sized>, me: *const Remote) {
+    if d.receivers.head.is_null() || !ring.can_pop() {
+        return;
+    }
+    // SAFETY: lock held (caller).
+    unsafe {
+        let p = pop_and_claim(&mut d.receivers, &f.rwait, Some(RETRY), ptr::null(), me);
+        if !p.is_null() {
+            notify(p, me);
+        }
+    }
+}
+
+/// Buffered direction: when a push could complete now and no woken sender
+/// is still to try, wakes the first blocked sender that can be claimed,
+/// with [`RETRY`] (one at a time: each passes the turn on after trying).
+/// Returns true, waking nobody, if it reaches `stop` (a node of the caller,
+/// which then tries itself).
+///
+/// # Safety
+/// The caller holds the channel's lock; `stop` is null or linked in
+/// `d.senders`.
+unsafe fn pass_turn(
+    d: &mut SDir,
+    f: &Flags,
+    ring: &Ring<impl Sized>,
+    stop: *const Node,
+    me: *const Remote,
+) -> bool {
+    if d.retrying > 0 || d.senders.head.is_null() || !ring.can_push() {
+        return false;
+    }
+    if d.senders.head == stop {
+        return true;
+    }
+    // SAFETY: lock held (caller).
+    unsafe {
+        let p = pop_and_claim(&mut d.senders, &f.swait, Some(RETRY), stop, me);
+        if p.is_null() {
+            // Everyone before `stop` is claimed already: `stop` is first.
+            return !stop.is_null();
+        }
+        if (*p).index == OP {
+            // Still counted in `swait` until it tries again.
+            d.retrying += 1;
+            f.swait.fetch_add(1, SeqCst);
+        }
+        notify(p, me);
+    }
+    false
+}
+
 /// Tries to complete one operation on end `end` without blocking; as the
-/// local channel's `attempt`.
+/// local channel's `attempt`. A buffered send that finds other senders
+/// waiting before it blocks when `defer` (a plain send not woken to try
+/// again), so that it queues behind them.
 ///
 /// # Safety
 /// The caller holds `inner.lock`; `slot` is a valid `Option<T>` (`Some` to
 /// send, `None` to receive).
+unsafe fn attempt_as<T>(
+    inner: &SharedInner<T>,
+    end: usize,
+    send: bool,
+    slot: *mut Option<T>,
+    defer: bool,
+) -> i32 {
+    let me = current_remote();
+    // SAFETY: lock held (caller).
+    let st = unsafe { inner.state() };
+    let dir = if send { end } else { end ^ 1 };
+    let d = &mut st.dirs[dir];
+    let fast = &inner.fast[dir];
+    let f = &fast.flags.0;
+    if let Some(ring) = &fast.ring {
+        if send {
+            if d.done || d.closed {
+                return -libc::EPIPE;
+            }
+            if defer && (d.retrying > 0 || !d.senders.head.is_null()) {
+                // SAFETY: lock held.
+                unsafe { pass_turn(d, f, ring, ptr::null(), me) };
+                return BLOCK;
+            }
+            // SAFETY: a send's slot holds a value.
+            let v = unsafe { (*slot).take().unwrap_unchecked() };
+            return match ring.push(v) {
+                Ok(()) => {
+                    // SAFETY: lock held.
+                    unsafe {
+                        wake_receiver(d, f, ring, me);
+                        pass_turn(d, f, ring, ptr::null(), me);
+                    }
+                    0
+                }
+                Err(PushError::Full(v)) => {
+                    // SAFETY: as above; the slot is empty again.
+                    unsafe { ptr::write(slot, Some(v)) };
+                    BLOCK
+                }
+                Err(PushError::Closed(v)) => {
+                    // SAFETY: as above.
+                    unsafe { ptr::write(slot, Some(v)) };
+                    -libc::EPIPE
+                }
+            };
+        }
+        return match ring.pop() {
+            Pop::Value(v) => {
+                // SAFETY: our slot is an empty `Option<T>`.
+                unsafe { ptr::write(slot, Some(v)) };
+                // SAFETY: lock held.
+                unsafe { pass_turn(d, f, ring, ptr::null(), me) };
+                0
+            }
+            Pop::Closed => -libc::EPIPE,
+            Pop::Empty => BLOCK,
+        };
+    }
+    // Rendezvous: hand the value straight to a blocked partner.
+    if send {
+        if d.done || d.closed {
+            return -libc::EPIPE;
+        }
+        // SAFETY: lock held.
+        let p = unsafe { pop_and_claim(&mut d.receivers, &f.rwait, None, ptr::null(), me) };
+        if p.is_null() {
+            return BLOCK;
+        }
+        // SAFETY: the claimed partner's slot is an empty `Option<T>` on its
+        // stack, which does not run before `notify`.
+        unsafe {
+            ptr::write((*p).slot as *mut Option<T>, (*slot).take());
+            notify(p, me);
+        }
+        0
+    } else {
+        // SAFETY: lock held.
+        let p = unsafe { pop_and_claim(&mut d.senders, &f.swait, None, ptr::null(), me) };
+        if p.is_null() {
+            return if d.done { -libc::EPIPE } else { BLOCK };
+        }
+        // SAFETY: the claimed sender's slot holds its value.
+        unsafe {
+            ptr::write(slot, (*((*p).slot as *mut Option<T>)).take());
+            notify(p, me);
+        }
+        0
+    }
+}
+
+/// Tries to complete one operation on end `end` without blocking, as
+/// `choose` does (a buffered send never defers to waiting senders).
+///
+/// # Safety
+/// As [`attempt_as`].
 pub(crate) unsafe fn attempt<T>(
     inner: &SharedInner<T>,
     end: usize,
     send: bool,
     slot: *mut Option<T>,
 ) -> i32 {
-    let me = current_remote();
+    // SAFETY: forwarded from the caller.
+    unsafe { attempt_as(inner, end, send, slot, false) }
+}
+
+/// Links `n` into the queue where a clause on `end` waits (at the front
+/// when `front`).
+///
+/// # Safety
+/// The caller holds `inner.lock`; `n` stays valid and unmoved until
+/// withdrawn (or claimed).
+unsafe fn enqueue_at<T>(
+    inner: &SharedInner<T>,
+    end: usize,
+    send: bool,
+    n: *const Node,
+    front: bool,
+) {
     // SAFETY: lock held (caller).
     let st = unsafe { inner.state() };
-    if send {
-        let d = &mut st.dirs[end];
-        if d.done || d.closed {
-            return -libc::EPIPE;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if send {
+            link(
+                &mut st.dirs[end].senders,
+                &inner.fast[end].flags.0.swait,
+                n,
+                front,
+            );
+        } else {
+            let d = end ^ 1;
+            link(
+                &mut st.dirs[d].receivers,
+                &inner.fast[d].flags.0.rwait,
+                n,
+                front,
+            );
         }
-        if d.buf.is_empty() {
-            // SAFETY: lock held.
-            let p = unsafe { pop_and_claim(&mut d.receivers, me) };
-            if !p.is_null() {
-                // SAFETY: the claimed partner's slot is an empty `Option<T>`
-                // on its stack, which does not run before `notify`.
-                unsafe {
-                    ptr::write((*p).slot as *mut Option<T>, (*slot).take());
-                    notify(p, me);
-                }
-                return 0;
-            }
-        }
-        if d.buf.len() < d.cap {
-            // SAFETY: a send's slot holds a value.
-            d.buf
-                .push_back(unsafe { (*slot).take().unwrap_unchecked() });
-            return 0;
-        }
-        BLOCK
-    } else {
-        let d = &mut st.dirs[end ^ 1];
-        if let Some(v) = d.buf.pop_front() {
-            // SAFETY: our slot is an empty `Option<T>`.
-            unsafe { ptr::write(slot, Some(v)) };
-            // SAFETY: lock held.
-            let p = unsafe { pop_and_claim(&mut d.senders, me) };
-            if !p.is_null() {
-                // SAFETY: the claimed sender's slot holds its value.
-                unsafe {
-                    let v = (*((*p).slot as *mut Option<T>)).take().unwrap_unchecked();
-                    d.buf.push_back(v);
-                    notify(p, me);
-                }
-            }
-            return 0;
-        }
-        // SAFETY: lock held.
-        let p = unsafe { pop_and_claim(&mut d.senders, me) };
-        if p.is_null() {
-            return if d.done { -libc::EPIPE } else { BLOCK };
-        }
-        // SAFETY: as above.
-        unsafe {
-            ptr::write(slot, (*((*p).slot as *mut Option<T>)).take());
-            notify(p, me);
-        }
-        0
     }
 }
 
@@ -231,19 +446,78 @@ pub(crate) unsafe fn attempt<T>(
 /// The caller holds `inner.lock`; `n` stays valid and unmoved until
 /// withdrawn (or claimed).
 pub(crate) unsafe fn enqueue<T>(inner: &SharedInner<T>, end: usize, send: bool, n: *const Node) {
-    // SAFETY: lock held (caller).
-    let st = unsafe { inner.state() };
     // SAFETY: forwarded from the caller.
+    unsafe { enqueue_at(inner, end, send, n, false) }
+}
+
+/// After [`enqueue`] of a buffered channel's clause, with the lock still
+/// held: true if the operation may complete after all, and the caller must
+/// unlink `n` ([`unlink_locked`]) and try again instead of waiting.
+///
+/// The lost wake-up this closes: a partner pushes (or pops) lock-free,
+/// without the lock, just as we decide to wait. Our announcement (the
+/// count raised by `enqueue`) and this look are sequentially consistent,
+/// as are the partner's publication of its push or pop and its look at the
+/// count afterwards: either it sees us and takes the lock to wake us, or
+/// we see its push or pop here.
+///
+/// # Safety
+/// The caller holds `inner.lock`; `n` was just enqueued with these
+/// arguments.
+pub(crate) unsafe fn recheck<T>(
+    inner: &SharedInner<T>,
+    end: usize,
+    send: bool,
+    n: *const Node,
+) -> bool {
+    let dir = if send { end } else { end ^ 1 };
+    let fast = &inner.fast[dir];
+    let Some(ring) = &fast.ring else {
+        // Rendezvous: every partner takes the lock.
+        return false;
+    };
+    if send {
+        // SAFETY: lock held (caller); `n` is linked in that queue.
+        unsafe {
+            pass_turn(
+                &mut inner.state().dirs[dir],
+                &fast.flags.0,
+                ring,
+                n,
+                current_remote(),
+            )
+        }
+    } else {
+        ring.can_pop()
+    }
+}
+
+/// Unlinks `n`, enqueued with these arguments and not claimed, with the
+/// lock held.
+///
+/// # Safety
+/// The caller holds `inner.lock`; `n` is linked in that queue.
+pub(crate) unsafe fn unlink_locked<T>(
+    inner: &SharedInner<T>,
+    end: usize,
+    send: bool,
+    n: *const Node,
+) {
+    // SAFETY: lock held (caller); `n` is linked there.
     unsafe {
+        let st = inner.state();
         if send {
-            st.dirs[end].senders.push_back(n);
+            unlink(&mut st.dirs[end].senders, &inner.fast[end].flags.0.swait, n);
         } else {
-            st.dirs[end ^ 1].receivers.push_back(n);
+            let d = end ^ 1;
+            unlink(&mut st.dirs[d].receivers, &inner.fast[d].flags.0.rwait, n);
         }
     }
 }
 
-/// Unlinks `n` if it is still linked, taking the lock only then.
+/// Unlinks `n` if it is still linked, taking the lock only then. A sender
+/// leaving a buffered channel's queue without being woken through it
+/// passes the turn on, should there be room.
 ///
 /// # Safety
 /// `n` was enqueued with these arguments and its wait has ended (claimed
@@ -258,11 +532,16 @@ pub(crate) unsafe fn withdraw<T>(inner: &SharedInner<T>, end: usize, send: bool,
     inner.lock.lock();
     // SAFETY: lock held; `n` is linked into that queue.
     unsafe {
-        let st = inner.state();
-        if send {
-            st.dirs[end].senders.unlink(n);
-        } else {
-            st.dirs[end ^ 1].receivers.unlink(n);
+        unlink_locked(inner, end, send, n);
+        let fast = &inner.fast[end];
+        if let (true, Some(ring)) = (send, &fast.ring) {
+            pass_turn(
+                &mut inner.state().dirs[end],
+                &fast.flags.0,
+                ring,
+                ptr::null(),
+                current_remote(),
+            );
         }
     }
     inner.lock.unlock();
@@ -320,6 +599,9 @@ pub(crate) fn ensure_remote() -> io::Result<()> {
 /// Creates a channel whose ends may be used from coroutines of any thread.
 ///
 /// # Errors
+/// Creates a channel whose ends may be used from coroutines of any thread.
+///
+/// # Errors
 ///
 /// * `ECANCELED`: the calling coroutine is being cancelled.
 /// * `ENOMEM`: `capacity` is too large to allocate.
@@ -331,25 +613,31 @@ pub fn chmake_shared<T: Send + 'static>(
     if unsafe { s() }.cancelled() {
         return Err(errno(libc::ECANCELED));
     }
-    let mk = || -> io::Result<SDir<T>> {
-        let mut buf = VecDeque::new();
-        buf.try_reserve_exact(capacity)
-            .map_err(|_| errno(libc::ENOMEM))?;
-        Ok(SDir {
-            senders: Queue::new(),
-            receivers: Queue::new(),
-            done: false,
-            closed: false,
-            buf,
-            cap: capacity,
+    let dir = || SDir {
+        senders: Queue::new(),
+        receivers: Queue::new(),
+        done: false,
+        closed: false,
+        retrying: 0,
+    };
+    let fast = || -> io::Result<Fast<T>> {
+        let ring = if capacity == 0 {
+            None
+        } else {
+            Some(Ring::new(capacity).ok_or_else(|| errno(libc::ENOMEM))?)
+        };
+        Ok(Fast {
+            ring,
+            flags: Padded(Flags::default()),
         })
     };
     let inner = Arc::new(SharedInner {
         lock: RawLock::new(),
         state: UnsafeCell::new(State {
-            dirs: [mk()?, mk()?],
+            dirs: [dir(), dir()],
             handles: [1, 1],
         }),
+        fast: [fast()?, fast()?],
     });
     Ok((
         SharedChan {
@@ -435,22 +723,20 @@ impl<T: Send> SharedChan<T> {
     /// * `EPIPE`: `done` was already called on this end.
     pub fn done(&self) -> io::Result<()> {
         let me = current_remote();
-        self.core.lock.lock();
+        let inner = &*self.core;
+        inner.lock.lock();
         // SAFETY: lock held; the reference ends before unlocking.
-        let st = unsafe { self.core.state() };
+        let st = unsafe { inner.state() };
         let d = &mut st.dirs[self.end];
         let r = if d.done {
             Err(errno(libc::EPIPE))
         } else {
             d.done = true;
             // SAFETY: lock held.
-            unsafe {
-                fail_all(&mut d.senders, me);
-                fail_all(&mut d.receivers, me);
-            }
+            unsafe { close_dir(d, &inner.fast[self.end], true, me) };
             Ok(())
         };
-        self.core.lock.unlock();
+        inner.lock.unlock();
         r
     }
 
@@ -464,54 +750,217 @@ impl<T: Send> SharedChan<T> {
         &self.core
     }
 
+    /// One send or receive. A buffered channel's operation first tries
+    /// the ring without the lock; the lock is taken only to block, to
+    /// wake a blocked partner, or while senders wait their turn.
+    #[inline]
     fn op(&self, send: bool, slot: &mut Option<T>, deadline: i64, what: Wait) -> io::Result<()> {
         time::check(deadline)?;
-        let inner = &*self.core;
-        let slot: *mut Option<T> = slot;
-        let cur = loop {
-            inner.lock.lock();
-            // SAFETY: lock held; `slot` is a live `Option<T>` of the right
-            // state.
-            let r = unsafe { attempt(inner, self.end, send, slot) };
-            if r != BLOCK {
-                inner.lock.unlock();
-                return wait_result(r).map(drop);
+        let dir = if send { self.end } else { self.end ^ 1 };
+        let fast = &self.core.fast[dir];
+        if let Some(ring) = &fast.ring {
+            let f = &fast.flags.0;
+            if send {
+                // Senders are waiting for their turn: queue behind them.
+                if f.swait.load(Relaxed) == 0 {
+                    if let Some(v) = slot.take() {
+                        match ring.push(v) {
+                            Ok(()) => {
+                                // Sequentially consistent, after the push's
+                                // own: see `recheck`.
+                                if f.rwait.load(SeqCst) != 0 || f.closed.load(SeqCst) {
+                                    self.pushed_slow(dir);
+                                }
+                                return Ok(());
+                            }
+                            Err(PushError::Closed(v)) => {
+                                *slot = Some(v);
+                                return Err(errno(libc::EPIPE));
+                            }
+                            Err(PushError::Full(v)) => *slot = Some(v),
+                        }
+                    }
+                }
+            } else {
+                match ring.pop() {
+                    Pop::Value(v) => {
+                        *slot = Some(v);
+                        // As for the push above.
+                        if f.swait.load(SeqCst) != 0 {
+                            self.popped_slow(dir);
+                        }
+                        return Ok(());
+                    }
+                    Pop::Closed => return Err(errno(libc::EPIPE)),
+                    Pop::Empty => {}
+                }
             }
-            let cur = match may_block(deadline) {
-                Ok(c) => c,
-                Err(e) => {
+        }
+        self.op_slow(send, slot, deadline, what)
+    }
+
+    /// After a lock-free push into direction `dir`'s ring that saw a
+    /// blocked receiver or a dropped receiving end.
+    #[cold]
+    fn pushed_slow(&self, dir: usize) {
+        let inner = &*self.core;
+        let fast = &inner.fast[dir];
+        let Some(ring) = &fast.ring else { return };
+        if fast.flags.0.closed.load(SeqCst) {
+            // The receiving end is gone and our push may have raced its
+            // drain: drop what is left (each value is taken once).
+            while let Pop::Value(v) = ring.pop() {
+                drop(v);
+            }
+        }
+        if fast.flags.0.rwait.load(SeqCst) != 0 {
+            let me = current_remote();
+            inner.lock.lock();
+            // SAFETY: lock held; the reference ends before unlocking.
+            unsafe { wake_receiver(&mut inner.state().dirs[dir], &fast.flags.0, ring, me) };
+            inner.lock.unlock();
+        }
+    }
+
+    /// After a lock-free pop from direction `dir`'s ring that saw senders
+    /// waiting.
+    #[cold]
+    fn popped_slow(&self, dir: usize) {
+        let inner = &*self.core;
+        let fast = &inner.fast[dir];
+        let Some(ring) = &fast.ring else { return };
+        let me = current_remote();
+        inner.lock.lock();
+        // SAFETY: lock held; the reference ends before unlocking.
+        unsafe {
+            pass_turn(
+                &mut inner.state().dirs[dir],
+                &fast.flags.0,
+                ring,
+                ptr::null(),
+                me,
+            )
+        };
+        inner.lock.unlock();
+    }
+
+    /// The locked path: try under the lock, else queue a node and wait.
+    /// On a buffered channel a waiter is woken with [`RETRY`] and tries
+    /// again (values never wait in a blocked party's slot), so the loop.
+    #[inline(never)]
+    fn op_slow(
+        &self,
+        send: bool,
+        slot: &mut Option<T>,
+        deadline: i64,
+        what: Wait,
+    ) -> io::Result<()> {
+        let inner = &*self.core;
+        let end = self.end;
+        let dir = if send { end } else { end ^ 1 };
+        let buffered = inner.fast[dir].ring.is_some();
+        let slot: *mut Option<T> = slot;
+        // Woken to try again (a sender then goes first).
+        let mut retry = false;
+        // Counted in `retrying` and `swait` by whoever woke us.
+        let mut counted = false;
+        loop {
+            let cur = loop {
+                inner.lock.lock();
+                if counted {
+                    counted = false;
+                    // SAFETY: lock held; the reference ends at once.
+                    unsafe { inner.state() }.dirs[dir].retrying -= 1;
+                    inner.fast[dir].flags.0.swait.fetch_sub(1, SeqCst);
+                }
+                // SAFETY: lock held; `slot` is a live `Option<T>` of the
+                // right state.
+                let r = unsafe { attempt_as(inner, end, send, slot, !retry) };
+                if r != BLOCK {
                     inner.lock.unlock();
-                    return Err(e);
+                    return wait_result(r).map(drop);
+                }
+                let cur = match may_block(deadline) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        inner.lock.unlock();
+                        return Err(e);
+                    }
+                };
+                match can_block() {
+                    Ok(true) => break cur,
+                    Ok(false) => {
+                        inner.lock.unlock();
+                        ensure_remote()?;
+                    }
+                    Err(e) => {
+                        inner.lock.unlock();
+                        return Err(e);
+                    }
                 }
             };
-            match can_block() {
-                Ok(true) => break cur,
-                Ok(false) => {
-                    inner.lock.unlock();
-                    ensure_remote()?;
-                }
-                Err(e) => {
-                    inner.lock.unlock();
-                    return Err(e);
-                }
+            let waiter = Waiter::new(cur);
+            let mut node = Node::new();
+            node.task = cur;
+            node.index = OP;
+            node.slot = slot as *mut ();
+            node.waiter = &waiter;
+            // SAFETY: `waiter` stays on this stack until `unpublish`.
+            node.remote = unsafe { publish(&waiter) };
+            let n: *const Node = &node;
+            // SAFETY: lock held; `node` stays here until withdrawn below.
+            // A sender woken to try again keeps its place at the front.
+            unsafe { enqueue_at(inner, end, send, n, retry && send) };
+            // SAFETY: lock held; `n` was just enqueued.
+            if unsafe { recheck(inner, end, send, n) } {
+                // SAFETY: lock held; nobody claimed `n` (claims need the
+                // lock, and our task is not waiting yet).
+                unsafe { unlink_locked(inner, end, send, n) };
+                inner.lock.unlock();
+                unpublish();
+                retry = true;
+                continue;
             }
-        };
-        let waiter = Waiter::new(cur);
-        let mut node = Node::new();
-        node.task = cur;
-        node.slot = slot as *mut ();
-        node.waiter = &waiter;
-        // SAFETY: `waiter` stays on this stack until `unpublish`.
-        node.remote = unsafe { publish(&waiter) };
-        let n: *const Node = &node;
-        // SAFETY: lock held; `node` stays here until withdrawn below.
-        unsafe { enqueue(inner, self.end, send, n) };
-        inner.lock.unlock();
-        let r = wait_on(what, deadline, true);
-        unpublish();
-        // SAFETY: enqueued above; the wait has ended.
-        unsafe { withdraw(inner, self.end, send, n) };
-        wait_result(r).map(drop)
+            inner.lock.unlock();
+            let r = wait_on(what, deadline, true);
+            unpublish();
+            // SAFETY: enqueued above; the wait has ended.
+            unsafe { withdraw(inner, end, send, n) };
+            if r == RETRY {
+                retry = true;
+                counted = send && buffered;
+                continue;
+            }
+            return wait_result(r).map(drop);
+        }
+    }
+}
+
+/// Closes direction `d` for sends (its end is done or dropped): refuses
+/// later pushes, fails blocked senders with `EPIPE`, and ends blocked
+/// receivers' waits: with `EPIPE` on a rendezvous channel; with [`RETRY`]
+/// on a buffered one, where they take what is buffered first (and wait for
+/// pushes still under way) before they see `EPIPE`. With `wake_receivers`
+/// false (the receiving end is gone) they are failed too.
+///
+/// # Safety
+/// The caller holds the channel's lock.
+unsafe fn close_dir<T>(d: &mut SDir, fast: &Fast<T>, wake_receivers: bool, me: *const Remote) {
+    let f = &fast.flags.0;
+    // SAFETY: lock held (caller).
+    unsafe {
+        match &fast.ring {
+            Some(ring) => {
+                ring.mark();
+                end_all(&mut d.senders, &f.swait, -libc::EPIPE, me);
+                let res = if wake_receivers { RETRY } else { -libc::EPIPE };
+                end_all(&mut d.receivers, &f.rwait, res, me);
+            }
+            None => {
+                end_all(&mut d.senders, &f.swait, -libc::EPIPE, me);
+                end_all(&mut d.receivers, &f.rwait, -libc::EPIPE, me);
+            }
+        }
     }
 }
 
@@ -533,13 +982,14 @@ impl<T> Drop for SharedChan<T> {
     fn drop(&mut self) {
         let me = current_remote();
         let e = self.end;
-        self.core.lock.lock();
+        let inner = &*self.core;
+        inner.lock.lock();
         {
             // SAFETY: lock held; the reference ends with this block.
-            let st = unsafe { self.core.state() };
+            let st = unsafe { inner.state() };
             st.handles[e] -= 1;
             if st.handles[e] > 0 {
-                self.core.lock.unlock();
+                inner.lock.unlock();
                 return;
             }
             let [d0, d1] = &mut st.dirs;
@@ -548,25 +998,21 @@ impl<T> Drop for SharedChan<T> {
             // receive what the other end sends.
             out.done = true;
             inn.closed = true;
+            inner.fast[e ^ 1].flags.0.closed.store(true, SeqCst);
             // SAFETY: lock held.
             unsafe {
-                fail_all(&mut out.senders, me);
-                fail_all(&mut out.receivers, me);
-                fail_all(&mut inn.senders, me);
-                fail_all(&mut inn.receivers, me);
+                close_dir(out, &inner.fast[e], true, me);
+                close_dir(inn, &inner.fast[e ^ 1], false, me);
             }
         }
-        self.core.lock.unlock();
+        inner.lock.unlock();
         // What was buffered for this end can never be received: drop it
-        // now, outside the lock (a destructor may use this channel).
-        loop {
-            self.core.lock.lock();
-            // SAFETY: lock held.
-            let v = unsafe { self.core.state() }.dirs[e ^ 1].buf.pop_front();
-            self.core.lock.unlock();
-            match v {
-                Some(v) => drop(v),
-                None => break,
+        // now, without the lock (a destructor may use this channel). A
+        // push still under way drops its value itself when it sees
+        // `closed` (see `pushed_slow`).
+        if let Some(ring) = &inner.fast[e ^ 1].ring {
+            while let Pop::Value(v) = ring.pop() {
+                drop(v);
             }
         }
     }
@@ -574,24 +1020,26 @@ impl<T> Drop for SharedChan<T> {
 
 impl<T> fmt::Debug for SharedChan<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.core.lock.lock();
+        let inner = &*self.core;
+        let (o, i) = (self.end, self.end ^ 1);
+        let len = |d: usize| inner.fast[d].ring.as_ref().map_or(0, Ring::len);
+        inner.lock.lock();
         let v = {
             // SAFETY: lock held; the reference ends with this block.
-            let st = unsafe { self.core.state() };
-            let (o, i) = (&st.dirs[self.end], &st.dirs[self.end ^ 1]);
+            let st = unsafe { inner.state() };
             EndView {
                 end: self.end,
-                done: o.done,
-                peer_done: i.done,
-                peer_dropped: o.closed,
-                capacity: o.cap,
-                buffered_out: o.buf.len(),
-                buffered_in: i.buf.len(),
-                blocked_senders: o.senders.len(),
-                blocked_receivers: i.receivers.len(),
+                done: st.dirs[o].done,
+                peer_done: st.dirs[i].done,
+                peer_dropped: st.dirs[o].closed,
+                capacity: inner.fast[o].ring.as_ref().map_or(0, Ring::capacity),
+                buffered_out: len(o),
+                buffered_in: len(i),
+                blocked_senders: st.dirs[o].senders.len(),
+                blocked_receivers: st.dirs[i].receivers.len(),
             }
         };
-        self.core.lock.unlock();
+        inner.lock.unlock();
         v.fmt::<T>(f, "SharedChan")
     }
 }
