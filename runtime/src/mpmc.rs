@@ -368,7 +368,7 @@ mod tests {
                     loop {
                         match r.pop() {
                             Pop::Value((p, i)) => {
-                                assert!(last[p].map_or(true, |l| l < i), "per-producer order");
+                                assert!(last[p].is_none_or(|l| l < i), "per-producer order");
                                 last[p] = Some(i);
                                 got.push((p, i));
                             }

@@ -3,17 +3,31 @@
 //!
 //! The layout mirrors the local channel's (two directions, each with a
 //! queue of blocked senders and one of blocked receivers, `done`/`closed`
-//! bits and an optional buffer), behind one short spin-then-yield lock. The
-//! queue nodes are the same [`Node`]s, living on the blocked coroutines'
-//! stacks, and `choose` handles these clauses with the same machinery as
-//! local ones (it takes the locks of the shared channels it names, in
-//! address order, for its check-then-enqueue step).
+//! bits), behind one short spin-then-yield lock. The queue nodes are the
+//! same [`Node`]s, living on the blocked coroutines' stacks, and `choose`
+//! handles these clauses with the same machinery as local ones (it takes
+//! the locks of the shared channels it names, in address order, for its
+//! check-then-enqueue step).
 //!
 //! A blocked party publishes a [`Waiter`]: whoever completes its wait, on
 //! whatever thread, must first win the waiter's claim. A partner on the
 //! owner's thread does it through the scheduler's `trigger`; one on another
-//! thread claims, moves the value, unlinks the node, and hands the waiter
-//! to the owner's scheduler (see `remote.rs`), all without allocating.
+//! thread claims, unlinks the node, and hands the waiter to the owner's
+//! scheduler (see `remote.rs`), all without allocating.
+//!
+//! A rendezvous channel does everything under the lock: a partner moves
+//! the value straight between the two slots. A buffered direction keeps
+//! its values in a lock-free ring ([`Ring`]) that sends and receives use
+//! without the lock while nobody is blocked; the lock is taken to block, to
+//! wake a blocked party, and by senders while other senders wait their
+//! turn. Values only ever move sender → ring → receiver: a blocked party is
+//! woken with [`RETRY`] and tries the ring again itself, so no value is
+//! handed to a waiter that might have given up meanwhile, and none is put
+//! back behind newer ones. Each side announces itself before its last look
+//! at the ring (a count raised under the lock, then [`recheck`]); the
+//! partner publishes its push or pop, then reads the count (all
+//! sequentially consistent), so one of the two always sees the other and
+//! no wake-up is lost.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -1006,6 +1020,9 @@ impl<T> Drop for SharedChan<T> {
             }
         }
         inner.lock.unlock();
+        // After `closed` and before looking at the ring, as a pusher does
+        // the reverse (see `pushed_slow`).
+        std::sync::atomic::fence(SeqCst);
         // What was buffered for this end can never be received: drop it
         // now, without the lock (a destructor may use this channel). A
         // push still under way drops its value itself when it sees
