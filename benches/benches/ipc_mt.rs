@@ -48,6 +48,8 @@ const CLIENT_THREADS_ENV: &str = "DILL_MT_CLIENT_THREADS";
 const ONLY_ENV: &str = "DILL_MT_ONLY";
 /// The runtime's knob for what an idle thread does before sleeping.
 const IDLE_ENV: &str = "DILL_IDLE_YIELDS";
+/// [`IDLE_ENV`] for the client process (unset: the runtime's default).
+const CLIENT_IDLE_ENV: &str = "DILL_MT_CLIENT_IDLE_YIELDS";
 
 fn sock_path(tag: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("dill-bench-mt-{tag}-{}.sock", std::process::id()));
@@ -181,13 +183,16 @@ fn client_process(path: PathBuf, threads: usize) -> ! {
 
 /// Runs the client process against `path`; its elapsed time.
 fn run_client_process(path: &Path, threads: usize) -> Duration {
-    let t0 = Instant::now();
-    let st = Command::new(std::env::current_exe().unwrap())
-        .env(CLIENT_ENV, path)
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env(CLIENT_ENV, path)
         .env(CLIENT_THREADS_ENV, threads.to_string())
-        .env_remove(IDLE_ENV)
-        .status()
-        .unwrap();
+        .env_remove(IDLE_ENV);
+    // The client's own idle behaviour, for experiments: default otherwise.
+    if let Some(v) = std::env::var_os(CLIENT_IDLE_ENV) {
+        cmd.env(IDLE_ENV, v);
+    }
+    let t0 = Instant::now();
+    let st = cmd.status().unwrap();
     let elapsed = t0.elapsed();
     assert!(st.success(), "client process failed");
     elapsed
