@@ -302,7 +302,7 @@ fn probe_guard_install() -> u8 {
             std::ptr::null_mut(),
             2 * page,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | MAP_NORESERVE,
             -1,
             0,
         );
@@ -719,6 +719,13 @@ fn valgrind_request(request: u64, args: [u64; 5]) -> u64 {
     }
 }
 
+/// Reserve address space without committing memory or swap for it. FreeBSD
+/// has no such flag (and commits nothing up front anyway).
+#[cfg(not(target_os = "freebsd"))]
+const MAP_NORESERVE: libc::c_int = libc::MAP_NORESERVE;
+#[cfg(target_os = "freebsd")]
+const MAP_NORESERVE: libc::c_int = 0;
+
 /// Reserves `len` bytes of address space for stacks.
 fn map_region(len: usize) -> Option<usize> {
     // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
@@ -727,7 +734,7 @@ fn map_region(len: usize) -> Option<usize> {
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | MAP_NORESERVE,
             -1,
             0,
         );
@@ -742,6 +749,7 @@ fn map_region(len: usize) -> Option<usize> {
 }
 
 /// Guard pages installed per system call, at most.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 const GUARD_BATCH: usize = 64;
 
 /// Installs `MADV_GUARD_INSTALL` guards at the bottom of the slots from
