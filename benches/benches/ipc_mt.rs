@@ -43,6 +43,13 @@ const TOTAL: usize = CLIENTS * CONNS * RTS;
 /// Environment variables that make this binary a client process.
 const CLIENT_ENV: &str = "DILL_MT_CLIENT_PATH";
 const CLIENT_THREADS_ENV: &str = "DILL_MT_CLIENT_THREADS";
+/// Runs one cell and prints its time (`ELAPSED_NS <n>`): `<cell>:<threads>`,
+/// cell one of dill-a, dill-b, tokio-a, tokio-b, go-a, go-b.
+const ONLY_ENV: &str = "DILL_MT_ONLY";
+/// The runtime's knob for what an idle thread does before sleeping.
+const IDLE_ENV: &str = "DILL_IDLE_YIELDS";
+/// [`IDLE_ENV`] for the client process (unset: the runtime's default).
+const CLIENT_IDLE_ENV: &str = "DILL_MT_CLIENT_IDLE_YIELDS";
 
 fn sock_path(tag: &str) -> PathBuf {
     let p = std::env::temp_dir().join(format!("dill-bench-mt-{tag}-{}.sock", std::process::id()));
@@ -176,15 +183,53 @@ fn client_process(path: PathBuf, threads: usize) -> ! {
 
 /// Runs the client process against `path`; its elapsed time.
 fn run_client_process(path: &Path, threads: usize) -> Duration {
-    let t0 = Instant::now();
-    let st = Command::new(std::env::current_exe().unwrap())
-        .env(CLIENT_ENV, path)
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env(CLIENT_ENV, path)
         .env(CLIENT_THREADS_ENV, threads.to_string())
-        .status()
-        .unwrap();
+        .env_remove(IDLE_ENV);
+    // The client's own idle behaviour, for experiments: default otherwise.
+    if let Some(v) = std::env::var_os(CLIENT_IDLE_ENV) {
+        cmd.env(IDLE_ENV, v);
+    }
+    let t0 = Instant::now();
+    let st = cmd.status().unwrap();
     let elapsed = t0.elapsed();
     assert!(st.success(), "client process failed");
     elapsed
+}
+
+/// Runs one cell named as in [`ONLY_ENV`] in this process.
+fn only_cell(only: &str) -> Duration {
+    let (what, n) = only.split_once(':').expect("DILL_MT_ONLY=<cell>:<threads>");
+    let n: usize = n.parse().expect("DILL_MT_ONLY: thread count");
+    let go = || go_bin().expect("DILL_MT_ONLY: go cells need DILL_BENCH_GO");
+    match what {
+        "dill-a" => dill_inproc(n),
+        "dill-b" => dill_outproc(n),
+        "tokio-a" => tk::inproc(n),
+        "tokio-b" => tk::outproc(n),
+        "go-a" => go_inproc(&go(), n),
+        "go-b" => go_outproc(&go(), n),
+        _ => panic!("DILL_MT_ONLY: unknown cell {what}"),
+    }
+}
+
+/// (b) with a dill server whose idle threads sleep at once
+/// (`DILL_IDLE_YIELDS=0`, read once per process, hence a server process of
+/// its own); the client process is the same as everywhere.
+fn dill_outproc_sleep_at_once(threads: usize) -> Duration {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env(ONLY_ENV, format!("dill-b:{threads}"))
+        .env(IDLE_ENV, "0")
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "server process failed");
+    let ns = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("ELAPSED_NS ")?.trim().parse::<u64>().ok())
+        .expect("server process printed no time");
+    Duration::from_nanos(ns)
 }
 
 fn dill_outproc(threads: usize) -> Duration {
@@ -499,6 +544,11 @@ fn main() {
         client_process(PathBuf::from(path), threads);
     }
     // `cargo bench` passes `--bench`; a filter argument is not supported.
+    if let Ok(only) = std::env::var(ONLY_ENV) {
+        let t = only_cell(&only);
+        println!("ELAPSED_NS {}", t.as_nanos());
+        return;
+    }
     let runs: usize = std::env::var("DILL_MT_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -511,6 +561,8 @@ fn main() {
     // Per thread count: [dill, tokio, Go?] cells for (a) and for (b).
     let mut a: Vec<Vec<Cell>> = Vec::new();
     let mut b: Vec<Vec<Cell>> = Vec::new();
+    // (b) again with the server's idle threads sleeping at once.
+    let mut b_sleep: Vec<Cell> = Vec::new();
     for threads in [1, 2] {
         let mut d = || dill_inproc(threads);
         let mut t = || tk::inproc(threads);
@@ -523,11 +575,15 @@ fn main() {
         let mut d = || dill_outproc(threads);
         let mut t = || tk::outproc(threads);
         let mut g = || go_outproc(go.as_deref().unwrap(), threads);
-        let mut set: Vec<&mut dyn FnMut() -> Duration> = vec![&mut d, &mut t];
+        let mut d0 = || dill_outproc_sleep_at_once(threads);
+        let mut set: Vec<&mut dyn FnMut() -> Duration> = vec![&mut d, &mut t, &mut d0];
         if go.is_some() {
             set.push(&mut g);
         }
-        b.push(measure(runs, &mut set));
+        let mut cells = measure(runs, &mut set);
+        // Keep the table's order (dill, tokio, Go); the variant goes aside.
+        b_sleep.push(cells.remove(2));
+        b.push(cells);
     }
     let herd_threads = 4;
     let herd_plain = herd(herd_threads, 200, false);
@@ -614,4 +670,24 @@ fn main() {
          server):"
     );
     table(&b, "server threads");
+    println!();
+    println!(
+        "The same (b) with dill's idle server threads sleeping in `epoll_wait` at once \
+         (`{IDLE_ENV}=0`) instead of first yielding the CPU and looking again up to 3 times, \
+         measured in turn with the others: {}.",
+        b_sleep
+            .iter()
+            .zip(&b)
+            .enumerate()
+            .map(|(i, (z, r))| format!(
+                "{} thread{}: {:.0}k/s, {:.1} µs (yielding first gives {:.2}x)",
+                i + 1,
+                if i == 0 { "" } else { "s" },
+                z.rate / 1e3,
+                z.cpu_us,
+                r[0].rate / z.rate
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
 }

@@ -116,6 +116,83 @@ fn dill_parked(n: usize) {
     );
 }
 
+/// The kernel's share of `parked N`, with no runtime at all: one
+/// `MAP_NORESERVE` region of N slots of the default stack size plus a
+/// guard page, the guards installed in batches of 64 with one
+/// `process_madvise(MADV_GUARD_INSTALL)` call each (as dill's stack pool
+/// does), and one write to the top page of each stack (the page a parked
+/// coroutine touches). What `spawn_parked_ns` cannot go below on this
+/// machine. Linux 6.13 and later; elsewhere it reports nothing.
+fn floor_parked(n: usize) {
+    const MADV_GUARD_INSTALL: libc::c_int = 102;
+    const PIDFD_SELF: libc::c_int = -10001;
+    const BATCH: usize = 64;
+    let page = 4096;
+    let slot = dill::default_stack_size() + page;
+    let len = n * slot;
+    // SAFETY: a fresh private anonymous mapping; nothing else uses it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED, "mmap of the floor's region");
+    let base = base as usize;
+    let rss0 = rss();
+    let t = Instant::now();
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; BATCH];
+    let mut i = 0;
+    while i < n {
+        let k = BATCH.min(n - i);
+        for (j, v) in iov[..k].iter_mut().enumerate() {
+            v.iov_base = (base + (i + j) * slot) as *mut libc::c_void;
+            v.iov_len = page;
+        }
+        // SAFETY: the iovecs name pages of our own mapping.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF,
+                iov.as_ptr(),
+                k,
+                MADV_GUARD_INSTALL,
+                0,
+            )
+        };
+        if r < 0 {
+            eprintln!(
+                "process_madvise(MADV_GUARD_INSTALL): {}",
+                std::io::Error::last_os_error()
+            );
+            return;
+        }
+        for j in 0..k {
+            let top = base + (i + j + 1) * slot - 64;
+            // SAFETY: inside the mapping, above the slot's guard page.
+            unsafe { std::ptr::write_volatile(top as *mut u64, 1) };
+        }
+        i += k;
+    }
+    let spawn = t.elapsed();
+    let rss1 = rss();
+    result(
+        &format!("spawn_parked_ns@{n}"),
+        spawn.as_nanos() as f64 / n as f64,
+    );
+    result(
+        &format!("rss_per_parked_bytes@{n}"),
+        (rss1 - rss0) as f64 / n as f64,
+    );
+}
+
 fn dill_alive(others: usize) {
     // The others: half parked in a receive, half in a receive with a
     // deadline (armed timers) that is earlier than the ping-pong's, as when
@@ -367,10 +444,11 @@ fn main() {
         Some("tokio-parked") => tokio_parked(n(1)),
         Some("may-skynet") => may_skynet(),
         Some("may-parked") => may_parked(n(1)),
+        Some("floor-parked") => floor_parked(n(1)),
         _ => {
             eprintln!(
                 "usage: scale skynet | parked N | alive N | tokio-skynet | tokio-parked N \
-                 | may-skynet | may-parked N\n(scripts/bench-scale runs them all)"
+                 | may-skynet | may-parked N | floor-parked N\n(scripts/bench-scale runs them all)"
             );
             std::process::exit(2);
         }

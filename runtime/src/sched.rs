@@ -561,14 +561,24 @@ impl Sched {
         // already: the reactor is not asked now (that would be a system
         // call per cross-thread hand-over); the fairness poll in the loop
         // still asks it at least once a millisecond.
+        // Before sleeping, give the CPU away and look again (see
+        // `look_before_sleeping`): events found that way need no wake-up.
+        let early = if timeout != 0 {
+            self.look_before_sleeping()
+        } else {
+            0
+        };
         let (sleep, ask) = match &self.remote {
+            _ if early > 0 => (false, false),
             Some(rl) if timeout != 0 => {
                 let sleep = rl.remote.prepare_sleep(rl.waits.get() > 0);
                 (sleep, sleep)
             }
             _ => (timeout != 0, true),
         };
-        let n = if ask && sleep {
+        let n = if early > 0 {
+            early
+        } else if ask && sleep {
             // SAFETY: `shared` lives as long as the scheduler.
             let sh = unsafe { &*self.shared };
             sh.idle(true);
@@ -605,9 +615,47 @@ impl Sched {
             self.trigger(id, -libc::ETIMEDOUT);
         }
         self.drain_remote();
-        if ask {
+        if ask || early > 0 {
             self.last_poll = t;
         }
+    }
+
+    /// Runs just before the scheduler would block in the reactor: polls it
+    /// without blocking and, when nothing is there, yields the CPU and
+    /// polls again, up to [`idle_yields`] times. Returns the events found
+    /// (0: go to sleep).
+    ///
+    /// A thread that sleeps in `epoll_wait` must be woken by whoever makes
+    /// its descriptor ready: a wake-up costs the waker a few microseconds
+    /// and, from another CPU, an inter-processor interrupt, which on a VM
+    /// is tens of microseconds. When other threads (the peer process, the
+    /// process's other schedulers) share this CPU, yielding lets them run
+    /// first and often produce the very events this thread waits for, which
+    /// it then finds without having slept. When nothing else is runnable,
+    /// `sched_yield` returns at once and this costs a few system calls per
+    /// idle transition. Measured in DESIGN.md ("Going idle").
+    fn look_before_sleeping(&mut self) -> usize {
+        let yields = idle_yields();
+        // Coroutines blocked on shared channels: `prepare_sleep` looks for
+        // their partners' answers, which come sooner than a system call.
+        if yields == 0 || self.remote.as_ref().is_some_and(|rl| rl.waits.get() > 0) {
+            return 0;
+        }
+        let mut n = self.reactor.wait(0);
+        for _ in 0..yields {
+            if n > 0
+                || self
+                    .remote
+                    .as_ref()
+                    .is_some_and(|rl| rl.remote.has_pending())
+            {
+                break;
+            }
+            // SAFETY: plain system call.
+            unsafe { libc::sched_yield() };
+            n = self.reactor.wait(0);
+        }
+        n
     }
 
     /// Called when a coroutine's function has completed: recycles its stack
@@ -852,4 +900,26 @@ pub(crate) fn spawn(
     };
     resume(id, RESUME);
     Ok(id)
+}
+
+/// How many times an idle scheduler yields the CPU and looks again before
+/// it blocks in the reactor (see `Sched::look_before_sleeping`).
+const IDLE_YIELDS: usize = 3;
+
+/// [`IDLE_YIELDS`], or `DILL_IDLE_YIELDS` from the environment (read once
+/// per process; 0 sleeps at once, at most 100), which the benchmarks use to
+/// measure the choice.
+fn idle_yields() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static YIELDS: AtomicUsize = AtomicUsize::new(usize::MAX);
+    let v = YIELDS.load(Ordering::Relaxed);
+    if v != usize::MAX {
+        return v;
+    }
+    let v = std::env::var("DILL_IDLE_YIELDS")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .map_or(IDLE_YIELDS, |n| n.min(100));
+    YIELDS.store(v, Ordering::Relaxed);
+    v
 }

@@ -302,7 +302,7 @@ fn probe_guard_install() -> u8 {
             std::ptr::null_mut(),
             2 * page,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | MAP_NORESERVE,
             -1,
             0,
         );
@@ -433,6 +433,8 @@ pub(crate) struct StackPool {
     /// [`stack_cache`], read when the first class is made (it is read from
     /// the environment once per process; this keeps the load off `recycle`).
     cache: usize,
+    /// Running under valgrind, asked when the first class is made.
+    valgrind_on: bool,
 }
 
 impl StackPool {
@@ -448,6 +450,13 @@ impl StackPool {
         let lo = match c.free.pop() {
             Some(lo) => {
                 c.clean = c.clean.min(c.free.len());
+                // Under memcheck, the frames the last coroutine popped are
+                // "no access" (it tracks the stack pointer within a
+                // registered stack); the next start writes there before it
+                // switches in.
+                if self.valgrind_on {
+                    memcheck_undefined(lo + page_size(), c.slot - page_size());
+                }
                 lo
             }
             None => self.carve(ci)?,
@@ -482,6 +491,7 @@ impl StackPool {
         }
         let slot = size + page_size();
         self.cache = stack_cache();
+        self.valgrind_on = valgrind_request(RUNNING_ON_VALGRIND, [0; 5]) != 0;
         self.classes.push(Class {
             size,
             slot,
@@ -661,6 +671,61 @@ impl StackPool {
     }
 }
 
+/// `RUNNING_ON_VALGRIND` (valgrind.h): nonzero under valgrind.
+const RUNNING_ON_VALGRIND: u64 = 0x1001;
+
+/// `VG_USERREQ_TOOL_BASE('M', 'C') + 1` (memcheck.h): marks memory
+/// addressable with undefined contents.
+const MAKE_MEM_UNDEFINED: u64 = 0x4d43_0001;
+
+/// Tells valgrind's memcheck that `[addr, addr + len)` is addressable
+/// memory of undefined contents (`VALGRIND_MAKE_MEM_UNDEFINED`).
+#[cold]
+fn memcheck_undefined(addr: usize, len: usize) {
+    valgrind_request(MAKE_MEM_UNDEFINED, [addr as u64, len as u64, 0, 0, 0]);
+}
+
+/// A valgrind client request: returns 0 natively, where it is a few
+/// register rotations that change nothing.
+#[inline(never)]
+fn valgrind_request(request: u64, args: [u64; 5]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let block: [u64; 6] = [request, args[0], args[1], args[2], args[3], args[4]];
+        let result: u64;
+        // SAFETY: valgrind's client-request preamble: rotations of `rdi` by
+        // 3+13+61+51 = 128 bits leave it unchanged and `xchg rbx, rbx` is a
+        // no-op, so natively nothing changes but `rdx` (declared); under
+        // valgrind the request reads `block` (live on this stack) and
+        // writes its result to `rdx`.
+        unsafe {
+            std::arch::asm!(
+                "rol rdi, 3",
+                "rol rdi, 13",
+                "rol rdi, 61",
+                "rol rdi, 51",
+                "xchg rbx, rbx",
+                inout("rdx") 0u64 => result,
+                in("rax") block.as_ptr(),
+                options(nostack),
+            );
+        }
+        result
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (request, args);
+        0
+    }
+}
+
+/// Reserve address space without committing memory or swap for it. FreeBSD
+/// has no such flag (and commits nothing up front anyway).
+#[cfg(not(target_os = "freebsd"))]
+const MAP_NORESERVE: libc::c_int = libc::MAP_NORESERVE;
+#[cfg(target_os = "freebsd")]
+const MAP_NORESERVE: libc::c_int = 0;
+
 /// Reserves `len` bytes of address space for stacks.
 fn map_region(len: usize) -> Option<usize> {
     // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
@@ -669,7 +734,7 @@ fn map_region(len: usize) -> Option<usize> {
             std::ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | MAP_NORESERVE,
             -1,
             0,
         );
@@ -684,6 +749,7 @@ fn map_region(len: usize) -> Option<usize> {
 }
 
 /// Guard pages installed per system call, at most.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 const GUARD_BATCH: usize = 64;
 
 /// Installs `MADV_GUARD_INSTALL` guards at the bottom of the slots from
