@@ -51,7 +51,7 @@ pub(crate) const RETRY: i32 = i32::MIN + 1;
 
 /// Clause index of the node of a plain `send`/`recv` (never a `choose`
 /// clause's, whose indices are below `i32::MAX`): senders woken with
-/// [`RETRY`] through such a node are counted in [`SDir::retrying`].
+/// [`RETRY`] through such a node are counted in [`Flags::retrying`].
 const OP: i32 = i32::MAX;
 
 /// One direction of a shared channel: the part kept under the lock.
@@ -60,10 +60,6 @@ struct SDir {
     receivers: Queue,
     done: bool,
     closed: bool,
-    /// Buffered channels: plain senders woken with [`RETRY`] that have not
-    /// tried again yet. New senders queue behind them (and behind queued
-    /// senders), so that a sender that waited is not overtaken.
-    retrying: usize,
 }
 
 /// One direction's lock-free part.
@@ -82,10 +78,15 @@ struct Flags {
     /// Receivers linked in `SDir::receivers`. A pusher that sees it
     /// non-zero takes the lock to wake one.
     rwait: AtomicUsize,
-    /// Senders linked in `SDir::senders`, plus `SDir::retrying`. While
-    /// non-zero, new senders take the locked path (to queue behind), and a
-    /// popper takes the lock to wake one.
+    /// Senders linked in `SDir::senders`. While non-zero, new senders take
+    /// the locked path (to queue behind), and a popper takes the lock to
+    /// wake one.
     swait: AtomicUsize,
+    /// Plain senders woken with [`RETRY`] that have not tried again yet
+    /// (written under the lock). While non-zero, new senders take the
+    /// locked path and queue behind, so that a sender that waited is not
+    /// overtaken; poppers need not wake anyone for them.
+    retrying: AtomicUsize,
     /// The receiving end was dropped: a pusher that sees it after pushing
     /// drops what is buffered itself (its push may have raced the drain).
     closed: AtomicBool,
@@ -281,7 +282,7 @@ unsafe fn pass_turn(
     stop: *const Node,
     me: *const Remote,
 ) -> bool {
-    if d.retrying > 0 || d.senders.head.is_null() || !ring.can_push() {
+    if f.retrying.load(Relaxed) > 0 || d.senders.head.is_null() || !ring.can_push() {
         return false;
     }
     if d.senders.head == stop {
@@ -295,9 +296,7 @@ unsafe fn pass_turn(
             return !stop.is_null();
         }
         if (*p).index == OP {
-            // Still counted in `swait` until it tries again.
-            d.retrying += 1;
-            f.swait.fetch_add(1, SeqCst);
+            f.retrying.fetch_add(1, SeqCst);
         }
         notify(p, me);
     }
@@ -331,7 +330,7 @@ unsafe fn attempt_as<T>(
             if d.done || d.closed {
                 return -libc::EPIPE;
             }
-            if defer && (d.retrying > 0 || !d.senders.head.is_null()) {
+            if defer && (f.retrying.load(Relaxed) > 0 || !d.senders.head.is_null()) {
                 // SAFETY: lock held.
                 unsafe { pass_turn(d, f, ring, ptr::null(), me) };
                 return BLOCK;
@@ -632,7 +631,6 @@ pub fn chmake_shared<T: Send + 'static>(
         receivers: Queue::new(),
         done: false,
         closed: false,
-        retrying: 0,
     };
     let fast = || -> io::Result<Fast<T>> {
         let ring = if capacity == 0 {
@@ -776,7 +774,7 @@ impl<T: Send> SharedChan<T> {
             let f = &fast.flags.0;
             if send {
                 // Senders are waiting for their turn: queue behind them.
-                if f.swait.load(Relaxed) == 0 {
+                if f.swait.load(Relaxed) == 0 && f.retrying.load(Relaxed) == 0 {
                     if let Some(v) = slot.take() {
                         match ring.push(v) {
                             Ok(()) => {
@@ -876,16 +874,14 @@ impl<T: Send> SharedChan<T> {
         let slot: *mut Option<T> = slot;
         // Woken to try again (a sender then goes first).
         let mut retry = false;
-        // Counted in `retrying` and `swait` by whoever woke us.
+        // Counted in `retrying` by whoever woke us.
         let mut counted = false;
         loop {
             let cur = loop {
                 inner.lock.lock();
                 if counted {
                     counted = false;
-                    // SAFETY: lock held; the reference ends at once.
-                    unsafe { inner.state() }.dirs[dir].retrying -= 1;
-                    inner.fast[dir].flags.0.swait.fetch_sub(1, SeqCst);
+                    inner.fast[dir].flags.0.retrying.fetch_sub(1, SeqCst);
                 }
                 // SAFETY: lock held; `slot` is a live `Option<T>` of the
                 // right state.
