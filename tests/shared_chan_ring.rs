@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread;
 
 use dill::errno::EPIPE;
-use dill::{after, chmake_shared, go, yield_now, SharedChan};
+use dill::{after, chmake, chmake_shared, choose, go, yield_now, Clause, SharedChan};
 
 /// A deadline no healthy run reaches, even under valgrind on a loaded box.
 fn far() -> i64 {
@@ -282,4 +282,55 @@ fn values_buffered_both_ways_are_dropped_once() {
     assert_eq!(drops.load(Ordering::Relaxed), 11);
     drop(a);
     assert_eq!(drops.load(Ordering::Relaxed), 11);
+}
+
+/// `choose` over a buffered shared channel (and a local one that never
+/// fires) against a partner that pushes or pops without the lock on
+/// another thread: a `choose` that queues just as the partner acts must
+/// notice (or be woken), in both directions, many times over.
+#[test]
+fn choose_against_lock_free_partners() {
+    const N: u64 = 20_000;
+    for cap in [1, 4] {
+        // Receiving in `choose`.
+        let (tx, rx) = chmake_shared::<u64>(cap).unwrap();
+        let t = thread::spawn(move || {
+            for i in 0..N {
+                tx.send(i, far()).unwrap();
+                if i % 5 == 0 {
+                    thread::yield_now();
+                }
+            }
+        });
+        let (_keep, local) = chmake::<u64>().unwrap();
+        for i in 0..N {
+            let (mut a, mut b) = (None, None);
+            let mut cl = [Clause::recv(&local, &mut a), Clause::recv(&rx, &mut b)];
+            assert_eq!(choose(&mut cl, far()).unwrap(), 1);
+            assert_eq!(b, Some(i));
+        }
+        t.join().unwrap();
+        let mut b = None;
+        let mut cl = [Clause::recv(&rx, &mut b)];
+        assert_eq!(errno(choose(&mut cl, far())), EPIPE);
+        assert!(cl[0].is_done());
+
+        // Sending in `choose`.
+        let (tx, rx) = chmake_shared::<u64>(cap).unwrap();
+        let t = thread::spawn(move || {
+            for i in 0..N {
+                assert_eq!(rx.recv(far()).unwrap(), i);
+                if i % 5 == 0 {
+                    thread::yield_now();
+                }
+            }
+        });
+        for i in 0..N {
+            let (mut a, mut b) = (None, Some(i));
+            let mut cl = [Clause::recv(&local, &mut a), Clause::send(&tx, &mut b)];
+            assert_eq!(choose(&mut cl, far()).unwrap(), 1);
+            assert_eq!(b, None);
+        }
+        t.join().unwrap();
+    }
 }
