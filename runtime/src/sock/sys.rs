@@ -328,26 +328,35 @@ pub(crate) fn recv_inq(fd: RawFd, iov: *mut libc::iovec, cnt: usize) -> (isize, 
     // SAFETY: the caller's `iov` describes `cnt` live, writable buffers;
     // `cbuf` is a live control buffer of the size given.
     let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    (n, n > 0 && inq_says_empty(&msg))
+}
+
+/// Whether the control messages of a receive say nothing is left.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn inq_says_empty(msg: &libc::msghdr) -> bool {
     let mut empty = false;
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if n > 0 {
-        // SAFETY: the kernel filled `msg`'s control buffer; the CMSG
-        // macros only walk within `msg_controllen`.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                let (level, ty) = ((*c).cmsg_level, (*c).cmsg_type);
-                if (level == libc::SOL_SOCKET && ty == SO_INQ)
-                    || (level == libc::SOL_TCP && ty == TCP_INQ)
-                {
-                    let left = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
-                    empty = left == 0;
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
+    // SAFETY: the kernel filled `msg`'s control buffer; the CMSG macros
+    // only walk within `msg_controllen`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            let (level, ty) = ((*c).cmsg_level, (*c).cmsg_type);
+            if (level == libc::SOL_SOCKET && ty == SO_INQ)
+                || (level == libc::SOL_TCP && ty == TCP_INQ)
+            {
+                let left = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
+                empty = left == 0;
             }
+            c = libc::CMSG_NXTHDR(msg, c);
         }
     }
-    (n, empty)
+    empty
+}
+
+/// Elsewhere the kernel gives no such report.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn inq_says_empty(_msg: &libc::msghdr) -> bool {
+    false
 }
 
 #[cfg(test)]
