@@ -19,9 +19,16 @@ use crate::sys::err;
 /// The byte that carries the descriptor.
 const MARKER: u8 = 0;
 
-/// Size of a control buffer holding one descriptor.
+/// Size of a control message carrying one descriptor.
 // SAFETY: CMSG_SPACE only does arithmetic on its argument.
-const CMSG_BUF: usize = unsafe { libc::CMSG_SPACE(mem::size_of::<libc::c_int>() as u32) } as usize;
+const RIGHTS_SPACE: usize =
+    unsafe { libc::CMSG_SPACE(mem::size_of::<libc::c_int>() as u32) } as usize;
+
+/// Size of the control buffer of a receive: one descriptor, plus the count
+/// of bytes left that the kernel adds to every receive once the stream
+/// core has asked for it (`SO_INQ`; without room for both, the descriptor
+/// would be cut off and closed).
+const CMSG_BUF: usize = 2 * RIGHTS_SPACE;
 
 /// A control-message buffer aligned for `cmsghdr`.
 #[repr(C)]
@@ -57,7 +64,7 @@ pub fn ipc_sendfd(s: &mut IpcStream<'_>, fd: BorrowedFd<'_>, deadline: i64) -> i
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = (&mut cbuf as *mut CmsgBuf).cast();
-    msg.msg_controllen = CMSG_BUF as _;
+    msg.msg_controllen = RIGHTS_SPACE as _;
     // SAFETY: `msg` describes a control buffer of CMSG_SPACE(sizeof(int))
     // bytes, aligned for cmsghdr, so the first header and its int-sized
     // payload fit in it.

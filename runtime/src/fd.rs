@@ -126,6 +126,9 @@ fn wake(fd: RawFd, dir: Dir) {
     }
     // SAFETY: no switch while the reference lives.
     let s = unsafe { s() };
+    if dir == Dir::In {
+        s.reactor.set_readable(fd);
+    }
     let w = s.reactor.waiter(fd, dir);
     if w != NONE {
         s.trigger(w, 0);
@@ -224,4 +227,27 @@ fn block_with(fd: RawFd, dir: Dir, deadline: i64, exclusive: bool) -> io::Result
     // SAFETY: no switch while the reference lives.
     unsafe { s() }.reactor.unregister(fd, dir, cur);
     wait_result(r).map(drop)
+}
+
+/// Whether a receive on `fd` is worth trying now: false only when an I/O
+/// layer has recorded with [`fd_drained`] that its receive queue was empty
+/// and no readable event has come since, and the caller could wait (its
+/// deadline has not passed and it is not cancelled; otherwise it must try
+/// the receive, since it may not wait for the event).
+#[inline]
+pub(crate) fn fd_maybe_readable(fd: RawFd, deadline: i64) -> bool {
+    // SAFETY: no switch while the reference lives.
+    let s = unsafe { s() };
+    s.reactor.maybe_readable(fd)
+        || deadline == 0
+        || s.cancelled()
+        || (deadline > 0 && time::expired(deadline))
+}
+
+/// Records that a receive has just emptied `fd`'s receive queue (see
+/// [`fd_maybe_readable`]).
+#[inline]
+pub(crate) fn fd_drained(fd: RawFd) {
+    // SAFETY: no switch while the reference lives.
+    unsafe { s() }.reactor.set_drained(fd);
 }

@@ -603,8 +603,11 @@ impl Sched {
                 continue;
             }
             let (r, w) = self.reactor.waiters(fd);
-            if readable && r != NONE {
-                self.trigger(r, 0);
+            if readable {
+                self.reactor.set_readable(fd);
+                if r != NONE {
+                    self.trigger(r, 0);
+                }
             }
             if writable && w != NONE {
                 self.trigger(w, 0);

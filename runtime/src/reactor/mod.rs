@@ -52,12 +52,17 @@ struct FdSlot {
     registered: bool,
     /// Registered for exclusive wake-ups (see [`Reactor::register_exclusive`]).
     exclusive: bool,
+    /// False once an I/O layer has learnt that the fd's receive queue is
+    /// empty ([`Reactor::set_drained`]); true again at the next readable
+    /// event (or [`fdwake_in`](crate::fdwake_in)). True when unknown.
+    maybe_readable: bool,
     waiter: [usize; 2],
 }
 
 const EMPTY: FdSlot = FdSlot {
     registered: false,
     exclusive: false,
+    maybe_readable: true,
     waiter: [NONE, NONE],
 };
 
@@ -93,6 +98,39 @@ impl Reactor {
         self.fds
             .get(fd as usize)
             .map_or((NONE, NONE), |s| (s.waiter[0], s.waiter[1]))
+    }
+
+    /// Whether `fd` may have bytes to read: false only between an I/O
+    /// layer's [`set_drained`](Self::set_drained) and the next readable
+    /// event for it. Always true for an fd not registered (no events come
+    /// for it, so nothing can say it became readable).
+    #[inline]
+    pub(crate) fn maybe_readable(&self, fd: RawFd) -> bool {
+        self.fds
+            .get(fd as usize)
+            .is_none_or(|s| !s.registered || s.maybe_readable)
+    }
+
+    /// Records that `fd`'s receive queue is empty now (a receive just
+    /// emptied it): until the next readable event, a reader may wait for
+    /// that event instead of trying a receive that can only say `EAGAIN`.
+    /// Only for registered fds: events are edge-triggered, so every byte
+    /// that arrives after this is announced by one.
+    #[inline]
+    pub(crate) fn set_drained(&mut self, fd: RawFd) {
+        if let Some(s) = self.fds.get_mut(fd as usize) {
+            if s.registered {
+                s.maybe_readable = false;
+            }
+        }
+    }
+
+    /// A readable event (or a same-thread writer's wake-up) for `fd`.
+    #[inline]
+    pub(crate) fn set_readable(&mut self, fd: RawFd) {
+        if let Some(s) = self.fds.get_mut(fd as usize) {
+            s.maybe_readable = true;
+        }
     }
 
     /// Registers `task` as the waiter on `fd` in `dir`, adding the fd to the

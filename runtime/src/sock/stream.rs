@@ -10,7 +10,8 @@ use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 
 use super::heap::{self, HeapSlot};
-use super::sys::{check_deadline, close_waited, cvt, err};
+use super::sys::{check_deadline, close_waited, cvt, err, recv_inq, set_inq};
+use crate::fd::{fd_drained, fd_maybe_readable};
 use crate::{fdin_edge, fdout_edge};
 
 // Per-connection state, one bit per condition, each mapping to one errno
@@ -50,9 +51,20 @@ pub struct StreamMem {
     /// else -1. Used only to wake its waiters directly.
     peer: RawFd,
     state: u8,
+    /// Whether receives report the bytes left in the socket (`INQ_*`).
+    inq: u8,
     /// Live handles: 1 for a whole stream, 2 once split.
     handles: u16,
 }
+
+/// Not asked yet: the first receive that finds nothing asks the kernel.
+const INQ_UNKNOWN: u8 = 0;
+/// Every receive reports what is left (`SO_INQ`/`TCP_INQ`), so a receive
+/// that empties the socket says so and the next one waits for a readable
+/// event instead of trying a receive that can only fail with `EAGAIN`.
+const INQ_ON: u8 = 1;
+/// The kernel cannot report it: try the receive, wait after `EAGAIN`.
+const INQ_OFF: u8 = 2;
 
 impl StreamMem {
     /// Fresh, unused stream memory.
@@ -61,6 +73,7 @@ impl StreamMem {
             fd: -1,
             peer: -1,
             state: 0,
+            inq: INQ_UNKNOWN,
             handles: 0,
         }
     }
@@ -115,6 +128,7 @@ impl<'m> Stream<'m> {
         mem.fd = fd.into_raw_fd();
         mem.peer = -1;
         mem.state = 0;
+        mem.inq = INQ_UNKNOWN;
         mem.handles = 1;
         Stream {
             mem: NonNull::from(mem),
@@ -245,6 +259,71 @@ impl<'m> Stream<'m> {
         }
     }
 
+    #[inline]
+    fn inq(&self) -> u8 {
+        // SAFETY: as in `get_fd`.
+        unsafe { (*self.raw()).inq }
+    }
+
+    /// A receive found the socket empty: from now on, have every receive
+    /// say what it left (asked once per stream; streams that never wait
+    /// never pay for it).
+    #[cold]
+    fn learn_inq(&self) {
+        if self.inq() == INQ_UNKNOWN && self.peer() < 0 {
+            let v = if set_inq(self.fd(), true) {
+                INQ_ON
+            } else {
+                INQ_OFF
+            };
+            // SAFETY: as in `get_fd`.
+            unsafe { (*self.raw()).inq = v };
+        }
+    }
+
+    /// One receive into `cnt` buffers at `iov`: the bytes read (0 at end of
+    /// stream) or the error. Where receives report what they leave, one
+    /// that empties the socket records it with the reactor, and while the
+    /// socket is known to be empty (and the caller may wait) no system call
+    /// is made: `EAGAIN` at once, so that the caller waits for the next
+    /// readable event as after a real `EAGAIN`.
+    #[inline]
+    fn recv_iov(&self, iov: *mut libc::iovec, cnt: usize, deadline: i64) -> io::Result<usize> {
+        let fd = self.fd();
+        // A peer on this thread wakes its reader itself and lets it run
+        // only once there is something to read (`let_peer_answer`): the
+        // report would cost more than it saves.
+        let n = if self.inq() != INQ_ON || self.peer() >= 0 {
+            if cnt == 1 {
+                // SAFETY: the caller's one iovec describes a live, writable
+                // buffer.
+                unsafe { libc::recv(fd, (*iov).iov_base, (*iov).iov_len, 0) }
+            } else {
+                // SAFETY: msghdr is plain old data; all-zero is valid.
+                let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+                msg.msg_iov = iov;
+                msg.msg_iovlen = cnt as _;
+                // SAFETY: `iov` describes `cnt` live, writable buffers; no
+                // address or control data.
+                unsafe { libc::recvmsg(fd, &mut msg, 0) }
+            }
+        } else {
+            if !fd_maybe_readable(fd, deadline) {
+                return Err(err(libc::EAGAIN));
+            }
+            let (n, empty) = recv_inq(fd, iov, cnt);
+            if empty {
+                fd_drained(fd);
+            }
+            n
+        };
+        if n >= 0 {
+            Ok(n as usize)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Checks that the outbound direction is usable and the deadline
     /// valid: `ENOTSUP` (a read half), `EBUSY`, `EPIPE`, `ECONNRESET`,
     /// `EINVAL`.
@@ -305,6 +384,9 @@ impl<'m> Stream<'m> {
         let (busy, broken) = if out { (SBUSY, OUTERR) } else { (RBUSY, INERR) };
         let res = match e.raw_os_error() {
             Some(libc::EAGAIN) => {
+                if !out {
+                    self.learn_inq();
+                }
                 self.set(busy);
                 let r = if out {
                     fdout_edge(self.fd(), deadline)
@@ -371,17 +453,18 @@ impl<'m> Stream<'m> {
             return Ok(());
         }
         self.let_peer_answer();
-        let fd = self.fd();
         while !buf.is_empty() {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-            let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n > 0 {
-                buf = &mut buf[n as usize..];
-                self.wake_peer_writer();
-            } else if n == 0 {
-                return Err(self.eof());
-            } else {
-                self.recv_failed(io::Error::last_os_error(), deadline)?;
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            match self.recv_iov(&mut iov, 1, deadline) {
+                Ok(0) => return Err(self.eof()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    self.wake_peer_writer();
+                }
+                Err(e) => self.recv_failed(e, deadline)?,
             }
         }
         Ok(())
@@ -432,7 +515,6 @@ impl<'m> Stream<'m> {
         if bufs.iter().any(|b| !b.is_empty()) {
             self.let_peer_answer();
         }
-        let fd = self.fd();
         let mut cur = Cursor::default();
         loop {
             let mut iov = [EMPTY_IOV; IOV_WINDOW];
@@ -445,20 +527,15 @@ impl<'m> Stream<'m> {
             if cnt == 0 {
                 return Ok(());
             }
-            // SAFETY: msghdr is plain old data; all-zero is valid.
-            let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-            msg.msg_iov = iov.as_mut_ptr();
-            msg.msg_iovlen = cnt as _;
-            // SAFETY: `msg` points at `cnt` iovecs describing live, writable
-            // parts of `bufs` (the pointers come from `as_mut_ptr`).
-            let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
-            if n > 0 {
-                cur.advance(bufs[cur.idx..].iter().map(|b| b.len()), n as usize);
-                self.wake_peer_writer();
-            } else if n == 0 {
-                return Err(self.eof());
-            } else {
-                self.recv_failed(io::Error::last_os_error(), deadline)?;
+            // The iovecs describe live, writable parts of `bufs` (the
+            // pointers come from `as_mut_ptr`).
+            match self.recv_iov(iov.as_mut_ptr(), cnt, deadline) {
+                Ok(0) => return Err(self.eof()),
+                Ok(n) => {
+                    cur.advance(bufs[cur.idx..].iter().map(|b| b.len()), n);
+                    self.wake_peer_writer();
+                }
+                Err(e) => self.recv_failed(e, deadline)?,
             }
         }
     }
@@ -485,16 +562,21 @@ impl<'m> Stream<'m> {
         }
         self.let_peer_answer();
         loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-            let n = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n > 0 {
-                self.wake_peer_writer();
-                return Ok(n as usize);
-            } else if n == 0 {
-                self.set(INDONE);
-                return Ok(0);
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
+            };
+            match self.recv_iov(&mut iov, 1, -1) {
+                Ok(0) => {
+                    self.set(INDONE);
+                    return Ok(0);
+                }
+                Ok(n) => {
+                    self.wake_peer_writer();
+                    return Ok(n);
+                }
+                Err(e) => self.recv_failed(e, -1)?,
             }
-            self.recv_failed(io::Error::last_os_error(), -1)?;
         }
     }
 
@@ -675,6 +757,11 @@ impl<'m> Stream<'m> {
     /// socket stays open, owned by the caller. Other handles of the same
     /// socket (split halves) see a closed descriptor (`EBADF`).
     pub fn into_fd(self) -> OwnedFd {
+        if self.inq() == INQ_ON {
+            // The new owner's receives must not get control messages it
+            // did not ask for.
+            set_inq(self.fd(), false);
+        }
         let fd = self.set_fd(-1);
         crate::fdclean(fd);
         drop(self);

@@ -265,6 +265,100 @@ fn accept_raw(lfd: RawFd, addr: *mut libc::sockaddr, len: *mut libc::socklen_t) 
     unsafe { libc::accept(lfd, addr, len) }
 }
 
+/// `SO_INQ` (uapi `asm-generic/socket.h`, Linux 6.17): AF_UNIX stream
+/// sockets report the bytes left to read after each receive. `libc` may
+/// lack it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SO_INQ: libc::c_int = 84;
+
+/// `TCP_INQ` / `TCP_CM_INQ` (uapi `linux/tcp.h`, Linux 4.18): the same for
+/// TCP sockets.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const TCP_INQ: libc::c_int = 36;
+
+/// Asks the kernel to report (`on`), or to stop reporting, with every
+/// receive on `fd`, how many bytes are left in its receive queue (`SO_INQ`
+/// for AF_UNIX, `TCP_INQ` for TCP). Returns whether it took. One or two
+/// system calls; elsewhere than Linux, false at once.
+pub(crate) fn set_inq(fd: RawFd, on: bool) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let on = libc::c_int::from(on);
+        let set = |level, name| {
+            // SAFETY: `on` is a live c_int of the size given.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    level,
+                    name,
+                    (&on as *const libc::c_int).cast(),
+                    mem::size_of::<libc::c_int>() as libc::socklen_t,
+                ) == 0
+            }
+        };
+        set(libc::SOL_SOCKET, SO_INQ) || set(libc::IPPROTO_TCP, TCP_INQ)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = (fd, on);
+        false
+    }
+}
+
+/// Room for one control message carrying a `c_int`, aligned for `cmsghdr`.
+#[repr(C)]
+union InqBuf {
+    _align: libc::cmsghdr,
+    bytes: [u8; 32],
+}
+
+/// `recvmsg` on `fd` into `cnt` buffers at `iov`, asking for the bytes left
+/// afterwards (see [`set_inq`]): returns the call's result and, when the
+/// kernel said, whether the receive queue is now empty. A message carrying
+/// descriptors that this receive reached has them discarded, as a plain
+/// `recv` would.
+pub(crate) fn recv_inq(fd: RawFd, iov: *mut libc::iovec, cnt: usize) -> (isize, bool) {
+    let mut cbuf = InqBuf { bytes: [0; 32] };
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = cnt as _;
+    msg.msg_control = (&mut cbuf as *mut InqBuf).cast();
+    msg.msg_controllen = mem::size_of::<InqBuf>() as _;
+    // SAFETY: the caller's `iov` describes `cnt` live, writable buffers;
+    // `cbuf` is a live control buffer of the size given.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    (n, n > 0 && inq_says_empty(&msg))
+}
+
+/// Whether the control messages of a receive say nothing is left.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn inq_says_empty(msg: &libc::msghdr) -> bool {
+    let mut empty = false;
+    // SAFETY: the kernel filled `msg`'s control buffer; the CMSG macros
+    // only walk within `msg_controllen`.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            let (level, ty) = ((*c).cmsg_level, (*c).cmsg_type);
+            if (level == libc::SOL_SOCKET && ty == SO_INQ)
+                || (level == libc::SOL_TCP && ty == TCP_INQ)
+            {
+                let left = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::c_int);
+                empty = left == 0;
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    empty
+}
+
+/// Elsewhere the kernel gives no such report.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn inq_says_empty(_msg: &libc::msghdr) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
