@@ -393,4 +393,57 @@ mod tests {
             (0..P).flat_map(|p| (0..PER).map(move |i| (p, i))).collect();
         assert_eq!(all, want);
     }
+
+    /// The mark lands while producers push and consumers pop: every push
+    /// that succeeded is taken exactly once before consumers see `Closed`,
+    /// and every push after the mark fails.
+    #[test]
+    fn mark_races_pushes() {
+        for round in 0..200 {
+            let r = Arc::new(Ring::new(1 + round % 4).unwrap());
+            let producers: Vec<_> = (0..2)
+                .map(|p| {
+                    let r = r.clone();
+                    std::thread::spawn(move || {
+                        let mut pushed = Vec::new();
+                        for i in 0.. {
+                            match r.push((p, i)) {
+                                Ok(()) => pushed.push((p, i)),
+                                Err(PushError::Full(_)) => std::thread::yield_now(),
+                                Err(PushError::Closed(_)) => return pushed,
+                            }
+                        }
+                        unreachable!()
+                    })
+                })
+                .collect();
+            let consumer = {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        match r.pop() {
+                            Pop::Value(v) => got.push(v),
+                            Pop::Empty => std::thread::yield_now(),
+                            Pop::Closed => return got,
+                        }
+                    }
+                })
+            };
+            // Let some values through, then close.
+            while r.len() == 0 {
+                std::thread::yield_now();
+            }
+            r.mark();
+            let mut pushed: Vec<(usize, usize)> = Vec::new();
+            for p in producers {
+                pushed.extend(p.join().unwrap());
+            }
+            let mut got = consumer.join().unwrap();
+            assert_eq!(r.pop(), Pop::Closed);
+            pushed.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, pushed);
+        }
+    }
 }
