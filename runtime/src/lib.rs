@@ -73,6 +73,7 @@ mod coroutine;
 mod error;
 mod fd;
 mod inspect;
+mod knob;
 mod mpmc;
 mod msgstream;
 mod reactor;

@@ -21,7 +21,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
 use std::sync::Arc;
 
 /// [`Waiter::state`] while nobody has claimed the wait.
@@ -88,20 +88,10 @@ pub(crate) struct Remote {
 /// the process, read once: the benchmark measures the choice with it.
 pub(crate) const SPIN_NS: u64 = 50_000;
 
-static WAIT_NS: AtomicU64 = AtomicU64::new(u64::MAX);
-
 /// [`SPIN_NS`] or its override from the environment.
 fn wait_ns() -> u64 {
-    let v = WAIT_NS.load(Ordering::Relaxed);
-    if v != u64::MAX {
-        return v;
-    }
-    let v = std::env::var("DILL_SHARED_WAIT_US")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map_or(SPIN_NS, |us| us.min(10_000) * 1000);
-    WAIT_NS.store(v, Ordering::Relaxed);
-    v
+    static WAIT: crate::knob::Knob = crate::knob::Knob::new("DILL_SHARED_WAIT_US");
+    WAIT.get(|v| v.map_or(SPIN_NS, |us| us.min(10_000) * 1000))
 }
 
 impl Remote {

@@ -913,16 +913,6 @@ const IDLE_YIELDS: usize = 3;
 /// per process; 0 sleeps at once, at most 100), which the benchmarks use to
 /// measure the choice.
 fn idle_yields() -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static YIELDS: AtomicUsize = AtomicUsize::new(usize::MAX);
-    let v = YIELDS.load(Ordering::Relaxed);
-    if v != usize::MAX {
-        return v;
-    }
-    let v = std::env::var("DILL_IDLE_YIELDS")
-        .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .map_or(IDLE_YIELDS, |n| n.min(100));
-    YIELDS.store(v, Ordering::Relaxed);
-    v
+    static YIELDS: crate::knob::Knob = crate::knob::Knob::new("DILL_IDLE_YIELDS");
+    YIELDS.get(|v| v.map_or(IDLE_YIELDS as u64, |n| n.min(100))) as usize
 }

@@ -144,18 +144,8 @@ pub fn reserved_stack_bytes() -> usize {
 /// How many idle stacks per size class and thread keep their memory:
 /// `DILL_STACK_CACHE` from the environment (read once), else 1024.
 pub(crate) fn stack_cache() -> usize {
-    static CACHE: AtomicUsize = AtomicUsize::new(usize::MAX);
-    let c = CACHE.load(Ordering::Relaxed);
-    if c != usize::MAX {
-        return c;
-    }
-    let c = std::env::var("DILL_STACK_CACHE")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(DEFAULT_STACK_CACHE)
-        .min(usize::MAX - 1);
-    CACHE.store(c, Ordering::Relaxed);
-    c
+    static CACHE: crate::knob::Knob = crate::knob::Knob::new("DILL_STACK_CACHE");
+    CACHE.get(|v| v.map_or(DEFAULT_STACK_CACHE as u64, |n| n)) as usize
 }
 
 /// A stack carved from a region: `[limit, base)`, the guard page at the
