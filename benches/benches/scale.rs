@@ -22,7 +22,7 @@
 use std::cell::Cell;
 use std::hint::black_box;
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dill::{chmake, go, now, yield_now, Chan, Coroutine};
 
@@ -31,6 +31,20 @@ use baselines::{on_may, tokio_rt};
 
 fn result(key: &str, value: f64) {
     println!("RESULT {key} {value:.1}");
+}
+
+/// The `parked N` results: spawn time and RSS growth per coroutine, and
+/// the wake-and-finish time per coroutine where measured.
+fn parked_results(n: usize, spawn: Duration, rss_grew: usize, wake: Option<Duration>) {
+    let per = |d: Duration| d.as_nanos() as f64 / n as f64;
+    result(&format!("spawn_parked_ns@{n}"), per(spawn));
+    result(
+        &format!("rss_per_parked_bytes@{n}"),
+        rss_grew as f64 / n as f64,
+    );
+    if let Some(w) = wake {
+        result(&format!("wake_finish_ns@{n}"), per(w));
+    }
 }
 
 /// Resident set size of this process in bytes.
@@ -102,18 +116,7 @@ fn dill_parked(n: usize) {
         h.join(-1).unwrap();
     }
     let wake = t.elapsed();
-    result(
-        &format!("spawn_parked_ns@{n}"),
-        spawn.as_nanos() as f64 / n as f64,
-    );
-    result(
-        &format!("rss_per_parked_bytes@{n}"),
-        (rss1 - rss0) as f64 / n as f64,
-    );
-    result(
-        &format!("wake_finish_ns@{n}"),
-        wake.as_nanos() as f64 / n as f64,
-    );
+    parked_results(n, spawn, rss1 - rss0, Some(wake));
 }
 
 /// The kernel's share of `parked N`, with no runtime at all: one
@@ -183,14 +186,7 @@ fn floor_parked(n: usize) {
     }
     let spawn = t.elapsed();
     let rss1 = rss();
-    result(
-        &format!("spawn_parked_ns@{n}"),
-        spawn.as_nanos() as f64 / n as f64,
-    );
-    result(
-        &format!("rss_per_parked_bytes@{n}"),
-        (rss1 - rss0) as f64 / n as f64,
-    );
+    parked_results(n, spawn, rss1 - rss0, None);
 }
 
 fn dill_alive(others: usize) {
@@ -336,18 +332,7 @@ fn tokio_parked(n: usize) {
             h.await.unwrap();
         }
         let wake = t.elapsed();
-        result(
-            &format!("spawn_parked_ns@{n}"),
-            spawn.as_nanos() as f64 / n as f64,
-        );
-        result(
-            &format!("rss_per_parked_bytes@{n}"),
-            (rss1 - rss0) as f64 / n as f64,
-        );
-        result(
-            &format!("wake_finish_ns@{n}"),
-            wake.as_nanos() as f64 / n as f64,
-        );
+        parked_results(n, spawn, rss1 - rss0, Some(wake));
     });
 }
 
@@ -410,18 +395,7 @@ fn may_parked(n: usize) {
             h.join().unwrap();
         }
         let wake = t.elapsed();
-        result(
-            &format!("spawn_parked_ns@{n}"),
-            spawn.as_nanos() as f64 / n as f64,
-        );
-        result(
-            &format!("rss_per_parked_bytes@{n}"),
-            (rss1 - rss0) as f64 / n as f64,
-        );
-        result(
-            &format!("wake_finish_ns@{n}"),
-            wake.as_nanos() as f64 / n as f64,
-        );
+        parked_results(n, spawn, rss1 - rss0, Some(wake));
     });
 }
 
