@@ -17,16 +17,10 @@ export CARGO_TARGET_DIR
 cargo bench -q -p dill-bench --bench msg >"$out"
 cat "$out"
 if [ "${1:-}" = "--design" ]; then
-    tf=$(mktemp)
     {
-        echo "Measured $(date -u +%Y-%m-%d) on a shared 2-core VM under other builds:"
+        echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg):"
         echo "compare ratios, not absolute times."
         echo
         grep '^|' "$out"
-    } >"$tf"
-    awk -v tf="$tf" '
-        /<!-- msg_bench:begin -->/ { print; while ((getline l < tf) > 0) print l; skip = 1; next }
-        /<!-- msg_bench:end -->/ { skip = 0 }
-        !skip' DESIGN.md >DESIGN.md.new && mv DESIGN.md.new DESIGN.md
-    rm -f "$tf"
+    } | scripts/put-block DESIGN.md msg_bench
 fi

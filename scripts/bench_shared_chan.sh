@@ -62,11 +62,5 @@ table=$(awk '
     }' "$out")
 echo "$table"
 if [ "${1:-}" = "--design" ]; then
-    tf=$(mktemp)
-    echo "$table" >"$tf"
-    awk -v tf="$tf" '
-        /<!-- shared_chan:begin -->/ { print; while ((getline l < tf) > 0) print l; skip = 1; next }
-        /<!-- shared_chan:end -->/ { skip = 0 }
-        !skip' DESIGN.md >DESIGN.md.new && mv DESIGN.md.new DESIGN.md
-    rm -f "$tf"
+    echo "$table" | scripts/put-block DESIGN.md shared_chan
 fi
