@@ -386,7 +386,12 @@ fn main() {
     println!(
         "PREFIX message ping-pong, {rounds} interleaved samples per case, median ns per round trip"
     );
-    println!("(a shared 2-core box under other builds: compare ratios, not absolute times)\n");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    println!(
+        "(load average {}: compare ratios, not absolute times)\n",
+        load.join(" ")
+    );
     println!("| case | what | ns / round trip | × floor |");
     println!("| --- | --- | ---: | ---: |");
     // TCP cases are compared with the TCP floor, the rest with the IPC one.
