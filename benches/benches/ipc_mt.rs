@@ -23,7 +23,11 @@
 //! columns say so.
 //!
 //! Run with `scripts/bench-mt`, or
-//! `cargo bench -p dill-bench --bench ipc_mt`.
+//! `cargo bench -p dill-bench --bench ipc_mt`. One cell alone, for
+//! experiments: `DILL_MT_ONLY=<cell>:<threads>` (cells `dill-a`, `dill-b`,
+//! `tokio-a`, `tokio-b`, `go-a`, `go-b`) prints its time; with it,
+//! `DILL_IDLE_YIELDS` sets the server's idle behaviour and
+//! `DILL_MT_CLIENT_IDLE_YIELDS` the client process's.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
