@@ -557,10 +557,6 @@ impl Sched {
         if self.dump_fd == -1 && inspect::dump_signal_enabled() {
             inspect::register_dump_fd(self);
         }
-        // With waits handed over by other threads pending, there is work
-        // already: the reactor is not asked now (that would be a system
-        // call per cross-thread hand-over); the fairness poll in the loop
-        // still asks it at least once a millisecond.
         // Before sleeping, give the CPU away and look again (see
         // `look_before_sleeping`): events found that way need no wake-up.
         let early = if timeout != 0 {
@@ -568,6 +564,10 @@ impl Sched {
         } else {
             0
         };
+        // With waits handed over by other threads pending, there is work
+        // already: the reactor is not asked now (that would be a system
+        // call per cross-thread hand-over); the fairness poll in the loop
+        // still asks it at least once a millisecond.
         let (sleep, ask) = match &self.remote {
             _ if early > 0 => (false, false),
             Some(rl) if timeout != 0 => {
