@@ -123,17 +123,7 @@ fn listen(addr: &SocketAddr, backlog: i32) -> io::Result<OwnedFd> {
     let raw = RawAddr::new(addr);
     let fd = sock::socket(domain(addr), libc::SOCK_STREAM).map_err(enobufs_is_enomem)?;
     // Restarting a server must not wait for old connections' TIME_WAIT.
-    let on: libc::c_int = 1;
-    // SAFETY: `on` is a valid c_int for the option's length.
-    cvt(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })?;
+    sock::set_sockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     // SAFETY: `raw` holds a valid sockaddr of length `raw.len()`.
     cvt(unsafe { libc::bind(fd.as_raw_fd(), raw.as_ptr(), raw.len()) })?;
     // SAFETY: listen() takes no pointers.

@@ -40,6 +40,6 @@ pub use listener::{Listener, ListenerMem};
 pub use stream::{Stream, StreamMem, INDONE, INERR, OUTDONE, OUTERR, RBUSY, SBUSY, SENT};
 pub use sys::{
     accept, check_connected, check_deadline, close_waited, cvt, err, finish_connect,
-    finish_received_fd, finish_socket, set_nonblocking, sock_kind, socket, sockopt_int, SockKind,
-    RECV_CLOEXEC, SOCK_FLAGS,
+    finish_received_fd, finish_socket, set_nonblocking, set_sockopt_int, sock_kind, socket,
+    sockopt_int, SockKind, RECV_CLOEXEC, SOCK_FLAGS,
 };

@@ -69,17 +69,7 @@ pub fn finish_socket(fd: &OwnedFd) -> io::Result<()> {
         let raw = fd.as_raw_fd();
         finish_received_fd(raw)?;
         set_nonblocking(fd)?;
-        let on: libc::c_int = 1;
-        // SAFETY: `on` is a valid c_int for the option's length.
-        cvt(unsafe {
-            libc::setsockopt(
-                raw,
-                libc::SOL_SOCKET,
-                libc::SO_NOSIGPIPE,
-                (&on as *const libc::c_int).cast(),
-                mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        })?;
+        set_sockopt_int(raw, libc::SOL_SOCKET, libc::SO_NOSIGPIPE, 1)?;
     }
     #[cfg(not(target_vendor = "apple"))]
     let _ = fd;
@@ -126,6 +116,26 @@ pub fn sockopt_int(fd: RawFd, opt: libc::c_int) -> io::Result<libc::c_int> {
         )
     })?;
     Ok(val)
+}
+
+/// Sets the `c_int` socket option `opt` of `level` on `fd` to `val`.
+pub fn set_sockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    val: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `val` is a live c_int of the length given.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (&val as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
 }
 
 /// What kind of socket a descriptor handed to a `_fromfd` call is.
@@ -284,19 +294,8 @@ pub(crate) fn set_inq(fd: RawFd, on: bool) -> bool {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         let on = libc::c_int::from(on);
-        let set = |level, name| {
-            // SAFETY: `on` is a live c_int of the size given.
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    level,
-                    name,
-                    (&on as *const libc::c_int).cast(),
-                    mem::size_of::<libc::c_int>() as libc::socklen_t,
-                ) == 0
-            }
-        };
-        set(libc::SOL_SOCKET, SO_INQ) || set(libc::IPPROTO_TCP, TCP_INQ)
+        set_sockopt_int(fd, libc::SOL_SOCKET, SO_INQ, on).is_ok()
+            || set_sockopt_int(fd, libc::IPPROTO_TCP, TCP_INQ, on).is_ok()
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
