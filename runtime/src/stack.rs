@@ -145,7 +145,7 @@ pub fn reserved_stack_bytes() -> usize {
 /// `DILL_STACK_CACHE` from the environment (read once), else 1024.
 pub(crate) fn stack_cache() -> usize {
     static CACHE: crate::knob::Knob = crate::knob::Knob::new("DILL_STACK_CACHE");
-    CACHE.get(|v| v.map_or(DEFAULT_STACK_CACHE as u64, |n| n)) as usize
+    CACHE.get(|v| v.unwrap_or(DEFAULT_STACK_CACHE as u64)) as usize
 }
 
 /// A stack carved from a region: `[limit, base)`, the guard page at the
