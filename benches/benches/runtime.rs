@@ -18,34 +18,36 @@ use baselines::{on_may, tokio_rt};
 
 use dill::{bundle, go, go_with_stack_size, msleep, now, yield_now};
 
+/// `iters` yields between two dill coroutines (one suspending and the
+/// other resuming each), timed from the first one's start.
+fn dill_yields(iters: u64) -> Duration {
+    let half = iters.div_ceil(2);
+    let start = Rc::new(Cell::new(None::<Instant>));
+    let s2 = start.clone();
+    let ping = go(move || {
+        s2.set(Some(Instant::now()));
+        for _ in 0..half {
+            yield_now().unwrap();
+        }
+    })
+    .unwrap();
+    let pong = go(move || {
+        for _ in 0..half {
+            yield_now().unwrap();
+        }
+    })
+    .unwrap();
+    ping.join(-1).unwrap();
+    pong.join(-1).unwrap();
+    let elapsed = start.get().unwrap().elapsed();
+    elapsed.mul_f64(iters as f64 / (2 * half) as f64)
+}
+
 /// Two dill coroutines yielding to each other; the time is per yield (one
 /// coroutine suspending and the other resuming).
 fn switch(c: &mut Criterion) {
     let mut g = c.benchmark_group("switch");
-    g.bench_function("dill_yield", |b| {
-        b.iter_custom(|iters| {
-            let half = iters.div_ceil(2);
-            let start = Rc::new(Cell::new(None::<Instant>));
-            let s2 = start.clone();
-            let ping = go(move || {
-                s2.set(Some(Instant::now()));
-                for _ in 0..half {
-                    yield_now().unwrap();
-                }
-            })
-            .unwrap();
-            let pong = go(move || {
-                for _ in 0..half {
-                    yield_now().unwrap();
-                }
-            })
-            .unwrap();
-            ping.join(-1).unwrap();
-            pong.join(-1).unwrap();
-            let elapsed = start.get().unwrap().elapsed();
-            elapsed.mul_f64(iters as f64 / (2 * half) as f64)
-        })
-    });
+    g.bench_function("dill_yield", |b| b.iter_custom(dill_yields));
     g.bench_function("tokio_yield_now", |b| {
         let rt = tokio_rt();
         b.iter_custom(|iters| {
@@ -218,30 +220,7 @@ fn timers(c: &mut Criterion) {
 fn stall_detector_on(c: &mut Criterion) {
     dill::stall_detector(1000).unwrap();
     let mut g = c.benchmark_group("stall_detector_on");
-    g.bench_function("dill_yield", |b| {
-        b.iter_custom(|iters| {
-            let half = iters.div_ceil(2);
-            let start = Rc::new(Cell::new(None::<Instant>));
-            let s2 = start.clone();
-            let ping = go(move || {
-                s2.set(Some(Instant::now()));
-                for _ in 0..half {
-                    yield_now().unwrap();
-                }
-            })
-            .unwrap();
-            let pong = go(move || {
-                for _ in 0..half {
-                    yield_now().unwrap();
-                }
-            })
-            .unwrap();
-            ping.join(-1).unwrap();
-            pong.join(-1).unwrap();
-            let elapsed = start.get().unwrap().elapsed();
-            elapsed.mul_f64(iters as f64 / (2 * half) as f64)
-        })
-    });
+    g.bench_function("dill_yield", |b| b.iter_custom(dill_yields));
     g.bench_function("dill_go_join", |b| {
         b.iter(|| go(|| black_box(())).unwrap().join(-1).unwrap());
     });
