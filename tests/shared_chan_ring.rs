@@ -15,13 +15,12 @@ use std::thread;
 use dill::errno::EPIPE;
 use dill::{after, chmake, chmake_shared, choose, go, yield_now, Clause, SharedChan};
 
+mod util;
+use util::errno;
+
 /// A deadline no healthy run reaches, even under valgrind on a loaded box.
 fn far() -> i64 {
     after(60_000)
-}
-
-fn errno<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
-    r.unwrap_err().raw_os_error().unwrap()
 }
 
 /// Counts its drops.

@@ -18,9 +18,7 @@ use std::rc::Rc;
 
 use dill::*;
 
-fn errno_of<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
-    r.unwrap_err().raw_os_error().unwrap()
-}
+mod util;
 
 /// A coroutine receives one byte on `s` (it finds nothing, so the stream
 /// asks for the report, then waits); `w` writes it; the stream is handed
@@ -79,7 +77,7 @@ fn check<S: ByteStream + std::io::Read + 'static>(mut s: S, w: &mut impl Write) 
     let got = Rc::new(RefCell::new(None));
     let g = got.clone();
     let co = go(move || {
-        assert_eq!(errno_of(msleep(-1)), errno::ECANCELED);
+        assert_eq!(util::errno(msleep(-1)), errno::ECANCELED);
         let mut b = [0u8; 1];
         *g.borrow_mut() = Some(
             brecv(&mut s, &mut b, -1)
@@ -138,14 +136,14 @@ fn end_of_stream_after_the_socket_was_emptied() {
     let mut s = learn(s, &mut w);
     drop(w);
     assert_eq!(
-        errno_of(brecv(&mut s, &mut [0u8; 1], after(30_000))),
+        util::errno(brecv(&mut s, &mut [0u8; 1], after(30_000))),
         errno::EPIPE
     );
     let (mut w, s) = tcp_pair_std();
     let mut s = learn(s, &mut w);
     drop(w);
     assert_eq!(
-        errno_of(brecv(&mut s, &mut [0u8; 1], after(30_000))),
+        util::errno(brecv(&mut s, &mut [0u8; 1], after(30_000))),
         errno::EPIPE
     );
 }
