@@ -431,25 +431,30 @@ unsafe fn enqueue_at<T>(
     front: bool,
 ) {
     // SAFETY: lock held (caller).
-    let st = unsafe { inner.state() };
+    let (q, cnt) = unsafe { wait_queue(inner, end, send) };
     // SAFETY: forwarded from the caller.
-    unsafe {
-        if send {
-            link(
-                &mut st.dirs[end].senders,
-                &inner.fast[end].flags.0.swait,
-                n,
-                front,
-            );
-        } else {
-            let d = end ^ 1;
-            link(
-                &mut st.dirs[d].receivers,
-                &inner.fast[d].flags.0.rwait,
-                n,
-                front,
-            );
-        }
+    unsafe { link(q, cnt, n, front) }
+}
+
+/// The queue where a clause on `end` waits (senders of `end`'s direction,
+/// or receivers of the other) and the count of its linked nodes.
+///
+/// # Safety
+/// The caller holds `inner.lock` and keeps no other reference into the
+/// state while these live.
+#[allow(clippy::mut_from_ref)]
+unsafe fn wait_queue<T>(
+    inner: &SharedInner<T>,
+    end: usize,
+    send: bool,
+) -> (&mut Queue, &AtomicUsize) {
+    // SAFETY: forwarded from the caller.
+    let st = unsafe { inner.state() };
+    if send {
+        (&mut st.dirs[end].senders, &inner.fast[end].flags.0.swait)
+    } else {
+        let d = end ^ 1;
+        (&mut st.dirs[d].receivers, &inner.fast[d].flags.0.rwait)
     }
 }
 
@@ -518,13 +523,8 @@ pub(crate) unsafe fn unlink_locked<T>(
 ) {
     // SAFETY: lock held (caller); `n` is linked there.
     unsafe {
-        let st = inner.state();
-        if send {
-            unlink(&mut st.dirs[end].senders, &inner.fast[end].flags.0.swait, n);
-        } else {
-            let d = end ^ 1;
-            unlink(&mut st.dirs[d].receivers, &inner.fast[d].flags.0.rwait, n);
-        }
+        let (q, cnt) = wait_queue(inner, end, send);
+        unlink(q, cnt, n);
     }
 }
 
