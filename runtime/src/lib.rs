@@ -114,6 +114,8 @@ pub use thread::{spawn_thread, spawn_threads, Thread, Threads};
 #[doc(hidden)]
 pub mod testing {
     pub use crate::sched::live_schedulers;
-    pub use crate::stack::{reserved_stack_bytes, stack_guards_use_madvise};
+    pub use crate::stack::{
+        reserved_stack_bytes, running_stack_top_page, stack_guards_use_madvise,
+    };
 }
 pub use time::{after, now};

@@ -48,7 +48,8 @@
 //! Before a region is reserved, the pool checks that the process keeps
 //! headroom: with a finite `RLIMIT_AS`, `max(64 MiB, limit / 8)` of address
 //! space must remain; the process's mapping count must stay
-//! `max(1024, vm.max_map_count / 16)` below the limit. When a stack cannot
+//! `max(1024, vm.max_map_count / 16)` below the limit (it is read, from all
+//! of `/proc/self/maps`, before the first region and again every 16). When a stack cannot
 //! be had within that, `go` fails with `ENOMEM` while `malloc`, `std` (a
 //! panic's backtrace included) and the scheduler keep working.
 
@@ -81,6 +82,10 @@ pub const MAX_STACK_SIZE: usize = 1 << 30;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
+/// `MADV_POPULATE_WRITE` (Linux 5.14, uapi `asm-generic/mman-common.h`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MADV_POPULATE_WRITE: libc::c_int = 23;
+
 /// Idle stacks that keep their memory, per size class and thread, unless
 /// `DILL_STACK_CACHE` says otherwise.
 const DEFAULT_STACK_CACHE: usize = 1024;
@@ -96,6 +101,10 @@ const IDLE_TRIM_FACTOR: usize = 16;
 /// Slots in a class's first region; each further region doubles, up to
 /// [`REGION_MAX_BYTES`].
 const FIRST_REGION_SLOTS: usize = 64;
+
+/// Regions reserved between two readings of the process's mapping count,
+/// at most (each is one mapping; the headroom is at least 1024).
+const REGIONS_PER_MAP_CHECK: usize = 16;
 
 /// Largest region reserved at once.
 const REGION_MAX_BYTES: usize = 1 << 30;
@@ -415,6 +424,9 @@ pub(crate) struct StackPool {
     /// Guard pages that may still be `mprotect`ed before the mapping count
     /// is checked again (fallback mode only).
     split_budget: usize,
+    /// Regions that may still be reserved before the process's mapping
+    /// count is read again.
+    unchecked_regions: usize,
     /// Scratch for trimming, kept to avoid allocating there.
     scratch: Vec<usize>,
     /// Some class holds more idle stacks with memory than the cache: trim
@@ -436,6 +448,11 @@ impl StackPool {
             Some(ci) => ci,
             None => self.class_for(size)?,
         };
+        let c = &mut self.classes[ci];
+        if c.free.len() == c.clean && c.clean != 0 {
+            // The next idle stacks have given their memory back.
+            self.repopulate(ci);
+        }
         let c = &mut self.classes[ci];
         let lo = match c.free.pop() {
             Some(lo) => {
@@ -470,6 +487,20 @@ impl StackPool {
         self.live += 1;
         // SAFETY: `top` is non-null (inside a mapping).
         Ok(unsafe { NonNull::new_unchecked(slot) })
+    }
+
+    /// Faults the top pages of the next idle stacks of class `ci` (their
+    /// memory given back by [`trim`](Self::trim)) back in with one call,
+    /// up to a batch or the cache, and counts them as idle with memory:
+    /// as for fresh slots (see [`install_guards`]), cheaper than a page
+    /// fault in each `go`.
+    #[cold]
+    fn repopulate(&mut self, ci: usize) {
+        let c = &mut self.classes[ci];
+        let k = c.clean.min(self.cache.max(1)).min(POPULATE_BATCH);
+        if populate_tops(&c.free[c.clean - k..c.clean], c.slot) {
+            c.clean -= k;
+        }
     }
 
     /// Finds or creates the class of `size`.
@@ -529,8 +560,12 @@ impl StackPool {
         if mode == GUARD_MPROTECT {
             self.split_budget -= 1;
         }
-        self.valgrind
-            .push(ValgrindStackRegistration::new(lo as *mut u8, c.slot));
+        // Off valgrind a registration is a no-op with a destructor: not
+        // worth a vector slot per stack.
+        if self.valgrind_on {
+            self.valgrind
+                .push(ValgrindStackRegistration::new(lo as *mut u8, c.slot));
+        }
         Ok(lo)
     }
 
@@ -538,8 +573,15 @@ impl StackPool {
     /// fits the headroom rules, down to one slot).
     #[cold]
     fn reserve(&mut self, ci: usize) -> io::Result<()> {
-        if map_budget() < 2 {
-            return Err(errno(libc::ENOMEM));
+        // Reading the mapping count costs tens of microseconds (the whole
+        // of /proc/self/maps): read it again only after a few regions, few
+        // enough that other code cannot eat the headroom in between.
+        if self.unchecked_regions == 0 {
+            let budget = map_budget();
+            if budget < 2 {
+                return Err(errno(libc::ENOMEM));
+            }
+            self.unchecked_regions = (budget / 2).min(REGIONS_PER_MAP_CHECK);
         }
         let slot = self.classes[ci].slot;
         let mut slots = self.classes[ci].next_slots;
@@ -548,6 +590,7 @@ impl StackPool {
             if address_space_allows(len) {
                 if let Some(addr) = map_region(len) {
                     self.regions.push((addr, len));
+                    self.unchecked_regions -= 1;
                     RESERVED.fetch_add(len, Ordering::Relaxed);
                     let c = &mut self.classes[ci];
                     c.carve = addr;
@@ -750,10 +793,18 @@ const GUARD_BATCH: usize = 64;
 /// One `process_madvise` call on the process itself (`PIDFD_SELF`, Linux
 /// 6.15) guards the whole batch: about half the cost per guard of one
 /// `madvise` each. Where that is refused, one `madvise` for `lo` alone.
+///
+/// A second call of the same kind faults in the top page of each slot of
+/// the batch (`MADV_POPULATE_WRITE`), the page a new coroutine writes
+/// first: the kernel then allocates the batch's pages back to back, with
+/// its own code and data hot in the caches, instead of one page fault per
+/// `go` between stretches of coroutine code (measured: about 0.3 µs less
+/// per fresh stack, 11%). The pages are the ones those stacks would have
+/// faulted in anyway; at most a batch of them waits ahead of use. Where
+/// the call is refused, each page is faulted in by its first write, as
+/// before.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
-    /// `PIDFD_SELF_PROCESS` from the uapi `linux/pidfd.h`.
-    const PIDFD_SELF_PROCESS: libc::c_int = -10001;
     static BATCH_REFUSED: AtomicU8 = AtomicU8::new(0);
     let page = page_size();
     if BATCH_REFUSED.load(Ordering::Relaxed) == 0 {
@@ -780,6 +831,11 @@ fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
             )
         };
         if r == (n * page) as libc::c_long {
+            let mut los = [0; GUARD_BATCH];
+            for (i, l) in los.iter_mut().take(n).enumerate() {
+                *l = lo + i * slot;
+            }
+            populate_tops(&los[..n], slot);
             return lo + n * slot;
         }
         BATCH_REFUSED.store(1, Ordering::Relaxed);
@@ -790,6 +846,68 @@ fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
     } else {
         lo
     }
+}
+
+/// `PIDFD_SELF_PROCESS` from the uapi `linux/pidfd.h`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const PIDFD_SELF_PROCESS: libc::c_int = -10001;
+
+/// Top pages faulted in per system call, at most.
+const POPULATE_BATCH: usize = 64;
+
+/// Faults in, with one `process_madvise(MADV_POPULATE_WRITE)`, the top page
+/// of each stack slot whose low end is in `los` (`slot` bytes each, at most
+/// [`POPULATE_BATCH`] of them). Returns whether the kernel did; where it
+/// refuses (before Linux 6.15, or out of memory) the pages are faulted in
+/// one by one by their first write, as without this call.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn populate_tops(los: &[usize], slot: usize) -> bool {
+    static REFUSED: AtomicU8 = AtomicU8::new(0);
+    if REFUSED.load(Ordering::Relaxed) != 0 || los.is_empty() {
+        return false;
+    }
+    let page = page_size();
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; POPULATE_BATCH];
+    let n = los.len().min(POPULATE_BATCH);
+    for (v, &lo) in iov.iter_mut().zip(&los[..n]) {
+        v.iov_base = (lo + slot - page) as *mut libc::c_void;
+        v.iov_len = page;
+    }
+    // SAFETY: the vector names the top pages of slots this pool owns and
+    // no coroutine uses; populating a page writes nothing a reader could
+    // tell from its current contents (zeros, or the stale bytes of an idle
+    // stack that nobody reads).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_process_madvise,
+            PIDFD_SELF_PROCESS,
+            iov.as_ptr(),
+            n,
+            MADV_POPULATE_WRITE,
+            0,
+        )
+    };
+    if r == (n * page) as libc::c_long {
+        return true;
+    }
+    let e = io::Error::last_os_error().raw_os_error();
+    if r < 0
+        && matches!(
+            e,
+            Some(libc::EINVAL | libc::EBADF | libc::ENOSYS | libc::EPERM)
+        )
+    {
+        REFUSED.store(1, Ordering::Relaxed);
+    }
+    false
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn populate_tops(_los: &[usize], _slot: usize) -> bool {
+    false
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -828,6 +946,16 @@ pub(crate) fn running_stack_limit() -> Option<usize> {
     // SAFETY: a non-null RUNNING points to the live slot whose stack the
     // calling code runs on.
     (!slot.is_null()).then(|| unsafe { (*slot).guard.1 })
+}
+
+/// The top page of the running coroutine's stack (the page that holds its
+/// bookkeeping, the first a new coroutine touches), or `None` on the
+/// thread's own stack. A diagnostic: tests use it to see which stack pages
+/// are resident.
+#[doc(hidden)]
+pub fn running_stack_top_page() -> Option<usize> {
+    let slot = RUNNING.with(|c| c.get());
+    (!slot.is_null()).then(|| slot as usize & !(page_size() - 1))
 }
 
 /// Records that the thread is about to run on `slot`'s stack; returns what
