@@ -1,5 +1,6 @@
 //! Numeric settings read from the environment once per process
-//! (`DILL_STACK_CACHE`, `DILL_SHARED_WAIT_US`, `DILL_IDLE_YIELDS`).
+//! (`DILL_STACK_CACHE`, `DILL_STACK_POPULATE`, `DILL_SHARED_WAIT_US`,
+//! `DILL_IDLE_YIELDS`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -41,7 +41,10 @@
 //! Guards are installed 64 slots at a time with one
 //! `process_madvise(PIDFD_SELF_PROCESS, ..)` (Linux 6.15), about half the
 //! cost per guard of a `madvise` each; where that call is refused, one
-//! `madvise` per slot.
+//! `madvise` per slot. A second such call faults in the top page of each
+//! of those 64 stacks (`MADV_POPULATE_WRITE`), and taking an idle stack
+//! whose memory was given back does the same for the next 64 of them: the
+//! pages are allocated back to back instead of by one page fault per `go`.
 //!
 //! # Headroom
 //!
@@ -859,11 +862,17 @@ const POPULATE_BATCH: usize = 64;
 /// of each stack slot whose low end is in `los` (`slot` bytes each, at most
 /// [`POPULATE_BATCH`] of them). Returns whether the kernel did; where it
 /// refuses (before Linux 6.15, or out of memory) the pages are faulted in
-/// one by one by their first write, as without this call.
+/// one by one by their first write, as without this call; so they are with
+/// `DILL_STACK_POPULATE=0` in the environment (read once per process), which
+/// the benchmarks use to measure the difference.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn populate_tops(los: &[usize], slot: usize) -> bool {
     static REFUSED: AtomicU8 = AtomicU8::new(0);
-    if REFUSED.load(Ordering::Relaxed) != 0 || los.is_empty() {
+    static POPULATE: crate::knob::Knob = crate::knob::Knob::new("DILL_STACK_POPULATE");
+    if REFUSED.load(Ordering::Relaxed) != 0
+        || los.is_empty()
+        || POPULATE.get(|v| v.unwrap_or(1).min(1)) == 0
+    {
         return false;
     }
     let page = page_size();
