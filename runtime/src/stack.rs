@@ -500,8 +500,8 @@ impl StackPool {
     #[cold]
     fn repopulate(&mut self, ci: usize) {
         let c = &mut self.classes[ci];
-        let k = c.clean.min(self.cache.max(1)).min(POPULATE_BATCH);
-        if populate_tops(&c.free[c.clean - k..c.clean], c.slot) {
+        let k = c.clean.min(self.cache.max(1)).min(ADVISE_BATCH);
+        if populate_tops(c.free[c.clean - k..c.clean].iter().copied(), c.slot) {
             c.clean -= k;
         }
     }
@@ -784,12 +784,58 @@ fn map_region(len: usize) -> Option<usize> {
     }
 }
 
-/// Guard pages installed per system call, at most.
+/// Pages named per `process_madvise` call, at most: guards installed, or
+/// top pages faulted in.
+const ADVISE_BATCH: usize = 64;
+
+/// `PIDFD_SELF_PROCESS` from the uapi `linux/pidfd.h`.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-const GUARD_BATCH: usize = 64;
+const PIDFD_SELF_PROCESS: libc::c_int = -10001;
+
+/// Gives `advice` for the single pages that start at `pages` (at most
+/// [`ADVISE_BATCH`] of them) with one `process_madvise` on the process
+/// itself (Linux 6.15). `Ok` if the kernel took every page, else the error.
+///
+/// # Safety
+///
+/// Each page must lie in a region of this pool and belong to no running
+/// coroutine, and `advice` must change nothing that anyone reads there.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+unsafe fn advise_pages(pages: impl Iterator<Item = usize>, advice: libc::c_int) -> io::Result<()> {
+    let page = page_size();
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; ADVISE_BATCH];
+    let mut n = 0;
+    for (v, p) in iov.iter_mut().zip(pages) {
+        v.iov_base = p as *mut libc::c_void;
+        v.iov_len = page;
+        n += 1;
+    }
+    // SAFETY: the vector names `n` whole pages, which the caller vouches
+    // for.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_process_madvise,
+            PIDFD_SELF_PROCESS,
+            iov.as_ptr(),
+            n,
+            advice,
+            0,
+        )
+    };
+    if r == (n * page) as libc::c_long {
+        Ok(())
+    } else if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Err(errno(libc::ENOMEM))
+    }
+}
 
 /// Installs `MADV_GUARD_INSTALL` guards at the bottom of the slots from
-/// `lo` on (`slot` bytes apart, up to [`GUARD_BATCH`] of them, not past
+/// `lo` on (`slot` bytes apart, up to [`ADVISE_BATCH`] of them, not past
 /// `end`), and returns the address below which every slot is guarded (`lo`
 /// if none could be).
 ///
@@ -809,113 +855,60 @@ const GUARD_BATCH: usize = 64;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
     static BATCH_REFUSED: AtomicU8 = AtomicU8::new(0);
-    let page = page_size();
     if BATCH_REFUSED.load(Ordering::Relaxed) == 0 {
-        let n = ((end - lo) / slot).min(GUARD_BATCH);
-        let mut iov = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; GUARD_BATCH];
-        for (i, v) in iov.iter_mut().take(n).enumerate() {
-            v.iov_base = (lo + i * slot) as *mut libc::c_void;
-            v.iov_len = page;
-        }
-        // SAFETY: the vector names `n` pages inside a region this pool
-        // reserved and has not handed out; guarding them touches nothing
-        // else.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_process_madvise,
-                PIDFD_SELF_PROCESS,
-                iov.as_ptr(),
-                n,
-                MADV_GUARD_INSTALL,
-                0,
-            )
-        };
-        if r == (n * page) as libc::c_long {
-            let mut los = [0; GUARD_BATCH];
-            for (i, l) in los.iter_mut().take(n).enumerate() {
-                *l = lo + i * slot;
-            }
-            populate_tops(&los[..n], slot);
+        let n = ((end - lo) / slot).min(ADVISE_BATCH);
+        let los = (0..n).map(|i| lo + i * slot);
+        // SAFETY: the pages are the guards of `n` slots of a region this
+        // pool reserved and has not handed out; guarding them touches
+        // nothing else.
+        if unsafe { advise_pages(los.clone(), MADV_GUARD_INSTALL) }.is_ok() {
+            populate_tops(los, slot);
             return lo + n * slot;
         }
         BATCH_REFUSED.store(1, Ordering::Relaxed);
     }
     // SAFETY: as above, for one page.
-    if unsafe { libc::madvise(lo as *mut libc::c_void, page, MADV_GUARD_INSTALL) } == 0 {
+    if unsafe { libc::madvise(lo as *mut libc::c_void, page_size(), MADV_GUARD_INSTALL) } == 0 {
         lo + slot
     } else {
         lo
     }
 }
 
-/// `PIDFD_SELF_PROCESS` from the uapi `linux/pidfd.h`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const PIDFD_SELF_PROCESS: libc::c_int = -10001;
-
-/// Top pages faulted in per system call, at most.
-const POPULATE_BATCH: usize = 64;
-
 /// Faults in, with one `process_madvise(MADV_POPULATE_WRITE)`, the top page
-/// of each stack slot whose low end is in `los` (`slot` bytes each, at most
-/// [`POPULATE_BATCH`] of them). Returns whether the kernel did; where it
+/// of each stack slot whose low end `los` yields (`slot` bytes each, at
+/// most [`ADVISE_BATCH`] of them). Returns whether the kernel did; where it
 /// refuses (before Linux 6.15, or out of memory) the pages are faulted in
 /// one by one by their first write, as without this call; so they are with
 /// `DILL_STACK_POPULATE=0` in the environment (read once per process), which
 /// the benchmarks use to measure the difference.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn populate_tops(los: &[usize], slot: usize) -> bool {
+fn populate_tops(los: impl Iterator<Item = usize>, slot: usize) -> bool {
     static REFUSED: AtomicU8 = AtomicU8::new(0);
     static POPULATE: crate::knob::Knob = crate::knob::Knob::new("DILL_STACK_POPULATE");
-    if REFUSED.load(Ordering::Relaxed) != 0
-        || los.is_empty()
-        || POPULATE.get(|v| v.unwrap_or(1).min(1)) == 0
-    {
+    if REFUSED.load(Ordering::Relaxed) != 0 || POPULATE.get(|v| v.unwrap_or(1).min(1)) == 0 {
         return false;
     }
     let page = page_size();
-    let mut iov = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; POPULATE_BATCH];
-    let n = los.len().min(POPULATE_BATCH);
-    for (v, &lo) in iov.iter_mut().zip(&los[..n]) {
-        v.iov_base = (lo + slot - page) as *mut libc::c_void;
-        v.iov_len = page;
+    // SAFETY: the pages are the tops of slots this pool owns that no
+    // coroutine uses; populating a page changes nothing a reader could
+    // tell (zeros, or the stale bytes of an idle stack that nobody reads).
+    match unsafe { advise_pages(los.map(|lo| lo + slot - page), MADV_POPULATE_WRITE) } {
+        Ok(()) => true,
+        Err(e) => {
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::EBADF | libc::ENOSYS | libc::EPERM)
+            ) {
+                REFUSED.store(1, Ordering::Relaxed);
+            }
+            false
+        }
     }
-    // SAFETY: the vector names the top pages of slots this pool owns and
-    // no coroutine uses; populating a page writes nothing a reader could
-    // tell from its current contents (zeros, or the stale bytes of an idle
-    // stack that nobody reads).
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_process_madvise,
-            PIDFD_SELF_PROCESS,
-            iov.as_ptr(),
-            n,
-            MADV_POPULATE_WRITE,
-            0,
-        )
-    };
-    if r == (n * page) as libc::c_long {
-        return true;
-    }
-    let e = io::Error::last_os_error().raw_os_error();
-    if r < 0
-        && matches!(
-            e,
-            Some(libc::EINVAL | libc::EBADF | libc::ENOSYS | libc::EPERM)
-        )
-    {
-        REFUSED.store(1, Ordering::Relaxed);
-    }
-    false
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn populate_tops(_los: &[usize], _slot: usize) -> bool {
+fn populate_tops(_los: impl Iterator<Item = usize>, _slot: usize) -> bool {
     false
 }
 
