@@ -39,15 +39,23 @@ fn main() {
     // Warm up: the task table, the bundle's member list, the ready queue,
     // the timer heap and the stack pool grow past anything a round needs,
     // however the rounds' timers interleave (under valgrind they fire at
-    // other points than natively): 200 coroutines of the bundle sleep at
-    // once (spawning never polls, so none wakes before all are asleep).
-    let d = now() + 50;
+    // other points than natively): 200 coroutines of the bundle wait at
+    // once, each with a timer armed, until they are sent their wake-up (a
+    // shared sleep deadline could pass before the last of them arms its
+    // timer when spawning is slow, as under valgrind, and leave the heap
+    // small).
+    let (wake, woken) = chmake::<()>().unwrap();
+    let d = now() + 600_000;
     for _ in 0..200 {
+        let woken = woken.clone();
         b.go(move || {
-            let _ = msleep(d);
+            let _ = woken.recv(d);
             let _ = yield_now();
         })
         .unwrap();
+    }
+    for _ in 0..200 {
+        wake.send((), -1).unwrap();
     }
     let small: Vec<_> = (0..20)
         .map(|_| go_with_stack_size(32 * 1024, || msleep(-1)).unwrap())
