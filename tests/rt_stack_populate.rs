@@ -1,7 +1,8 @@
 //! Stack pages are faulted in by the batch, not one page fault per `go`:
-//! carving a fresh region's slots makes the top pages of the whole guard
-//! batch resident at once, and reusing idle stacks whose memory was given
-//! back makes the next batch of them resident at once. Seen with
+//! carving fresh slots makes the top pages of the next ones resident at
+//! once (as many as were carved before, up to 64, so a thread with few
+//! coroutines gets nothing ahead), and reusing idle stacks whose memory was
+//! given back makes the next batch of them resident at once. Seen with
 //! `mincore` on the top page of each coroutine's stack.
 //!
 //! One test in this binary, so that nothing else uses this thread's stack
@@ -96,17 +97,23 @@ fn stack_pages_are_faulted_in_by_the_batch() {
     let size = 64 * 1024;
     let slot = size + page();
 
-    // A fresh region: the first `go` carves its first slot and makes the
-    // top pages of the whole first batch (64 slots) resident.
-    let (hs, tops, tx) = park(1, size);
-    for k in 1..64 {
+    // A fresh region: one coroutine makes no page resident ahead of use.
+    let (hs1, tops, tx1) = park(1, size);
+    assert!(
+        !resident(tops[0] + slot),
+        "a first coroutine populated ahead"
+    );
+
+    // Each batch is as large as what the class has carved so far (1, 2,
+    // 4, .. 32 slots): after 40 coroutines the top pages of slots 40 to 63
+    // (the first region's last) are resident already.
+    let (hs, _, tx) = park(39, size);
+    for k in 40..64 {
         let top = tops[0] + k * slot;
-        assert!(
-            resident(top),
-            "top page of slot {k} of the first batch is not resident"
-        );
+        assert!(resident(top), "top page of slot {k} is not resident");
     }
     wake_all(hs, &tx);
+    wake_all(hs1, &tx1);
 
     // Given back and reused: 1024 idle stacks keep their memory (the
     // default cache), the 200 coldest give it back when the thread is

@@ -41,10 +41,11 @@
 //! Guards are installed 64 slots at a time with one
 //! `process_madvise(PIDFD_SELF_PROCESS, ..)` (Linux 6.15), about half the
 //! cost per guard of a `madvise` each; where that call is refused, one
-//! `madvise` per slot. A second such call faults in the top page of each
-//! of those 64 stacks (`MADV_POPULATE_WRITE`), and taking an idle stack
-//! whose memory was given back does the same for the next 64 of them: the
-//! pages are allocated back to back instead of by one page fault per `go`.
+//! `madvise` per slot. The top pages of the next stacks to be carved are
+//! faulted in by one such call too (`MADV_POPULATE_WRITE`), as many as the
+//! class has carved so far, up to 64, and taking an idle stack whose memory
+//! was given back does the same for the next 64 of them: the pages are
+//! allocated back to back instead of by one page fault per `go`.
 //!
 //! # Headroom
 //!
@@ -410,6 +411,11 @@ struct Class {
     /// Slots of the newest region below this address have their guard
     /// page installed already (guards are installed in batches).
     guarded: usize,
+    /// Slots of the newest region below this address have had their top
+    /// page faulted in (or left to fault) already.
+    populated: usize,
+    /// Slots carved in this class so far, all regions.
+    carved: usize,
     /// Slots in this class's next region.
     next_slots: usize,
 }
@@ -524,6 +530,8 @@ impl StackPool {
             carve: 0,
             carve_end: 0,
             guarded: 0,
+            populated: 0,
+            carved: 0,
             next_slots: FIRST_REGION_SLOTS.min((REGION_MAX_BYTES / slot).max(1)),
         });
         Ok(self.classes.len() - 1)
@@ -559,6 +567,20 @@ impl StackPool {
         if !ok {
             return Err(errno(libc::ENOMEM));
         }
+        if lo >= c.populated {
+            // As many as the class has carved so far (so a thread that
+            // starts a few coroutines makes no memory resident ahead of
+            // them), up to a batch.
+            let k = c
+                .carved
+                .clamp(1, ADVISE_BATCH)
+                .min((c.carve_end - lo) / c.slot);
+            if k > 1 {
+                populate_tops((0..k).map(|i| lo + i * c.slot), c.slot);
+            }
+            c.populated = lo + k * c.slot;
+        }
+        c.carved += 1;
         c.carve += c.slot;
         if mode == GUARD_MPROTECT {
             self.split_budget -= 1;
@@ -599,6 +621,7 @@ impl StackPool {
                     c.carve = addr;
                     c.carve_end = addr + len;
                     c.guarded = addr;
+                    c.populated = addr;
                     c.next_slots = (slots * 2).min((REGION_MAX_BYTES / slot).max(1));
                     return Ok(());
                 }
@@ -842,16 +865,6 @@ unsafe fn advise_pages(pages: impl Iterator<Item = usize>, advice: libc::c_int) 
 /// One `process_madvise` call on the process itself (`PIDFD_SELF`, Linux
 /// 6.15) guards the whole batch: about half the cost per guard of one
 /// `madvise` each. Where that is refused, one `madvise` for `lo` alone.
-///
-/// A second call of the same kind faults in the top page of each slot of
-/// the batch (`MADV_POPULATE_WRITE`), the page a new coroutine writes
-/// first: the kernel then allocates the batch's pages back to back, with
-/// its own code and data hot in the caches, instead of one page fault per
-/// `go` between stretches of coroutine code (measured: about 0.3 µs less
-/// per fresh stack, 11%). The pages are the ones those stacks would have
-/// faulted in anyway; at most a batch of them waits ahead of use. Where
-/// the call is refused, each page is faulted in by its first write, as
-/// before.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
     static BATCH_REFUSED: AtomicU8 = AtomicU8::new(0);
@@ -861,8 +874,7 @@ fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
         // SAFETY: the pages are the guards of `n` slots of a region this
         // pool reserved and has not handed out; guarding them touches
         // nothing else.
-        if unsafe { advise_pages(los.clone(), MADV_GUARD_INSTALL) }.is_ok() {
-            populate_tops(los, slot);
+        if unsafe { advise_pages(los, MADV_GUARD_INSTALL) }.is_ok() {
             return lo + n * slot;
         }
         BATCH_REFUSED.store(1, Ordering::Relaxed);
@@ -877,11 +889,17 @@ fn install_guards(lo: usize, slot: usize, end: usize) -> usize {
 
 /// Faults in, with one `process_madvise(MADV_POPULATE_WRITE)`, the top page
 /// of each stack slot whose low end `los` yields (`slot` bytes each, at
-/// most [`ADVISE_BATCH`] of them). Returns whether the kernel did; where it
-/// refuses (before Linux 6.15, or out of memory) the pages are faulted in
-/// one by one by their first write, as without this call; so they are with
-/// `DILL_STACK_POPULATE=0` in the environment (read once per process), which
-/// the benchmarks use to measure the difference.
+/// most [`ADVISE_BATCH`] of them): the page a new coroutine writes first.
+/// The kernel then allocates the pages back to back, with its own code and
+/// data hot in the caches, instead of one page fault per `go` between
+/// stretches of coroutine code (measured: about 0.3 µs less per fresh
+/// stack, 11%); they are pages those stacks would have faulted in anyway.
+///
+/// Returns whether the kernel did; where it refuses (before Linux 6.15, or
+/// out of memory) the pages are faulted in one by one by their first
+/// write, as without this call; so they are with `DILL_STACK_POPULATE=0` in
+/// the environment (read once per process), which the benchmarks use to
+/// measure the difference.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn populate_tops(los: impl Iterator<Item = usize>, slot: usize) -> bool {
     static REFUSED: AtomicU8 = AtomicU8::new(0);
