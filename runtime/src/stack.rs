@@ -53,9 +53,10 @@
 //! headroom: with a finite `RLIMIT_AS`, `max(64 MiB, limit / 8)` of address
 //! space must remain; the process's mapping count must stay
 //! `max(1024, vm.max_map_count / 16)` below the limit (it is read, from all
-//! of `/proc/self/maps`, before the first region and again every 16). When a stack cannot
-//! be had within that, `go` fails with `ENOMEM` while `malloc`, `std` (a
-//! panic's backtrace included) and the scheduler keep working.
+//! of `/proc/self/maps`, before the first region and again every 16). When
+//! a stack cannot be had within that, `go` fails with `ENOMEM` while
+//! `malloc`, `std` (a panic's backtrace included) and the scheduler keep
+//! working.
 
 use std::cell::Cell;
 use std::io;
@@ -501,15 +502,18 @@ impl StackPool {
     /// Faults the top pages of the next idle stacks of class `ci` (their
     /// memory given back by [`trim`](Self::trim)) back in with one call,
     /// up to a batch or the cache, and counts them as idle with memory:
-    /// as for fresh slots (see [`install_guards`]), cheaper than a page
-    /// fault in each `go`.
+    /// as for fresh slots (see [`populate_tops`]), cheaper than a page
+    /// fault in each `go`. They are counted so even if the kernel refused
+    /// (their pages then fault in on use, and a later trim releases them
+    /// again), so that a refusal costs one call per batch, not per `go`.
     #[cold]
     fn repopulate(&mut self, ci: usize) {
         let c = &mut self.classes[ci];
         let k = c.clean.min(self.cache.max(1)).min(ADVISE_BATCH);
-        if populate_tops(c.free[c.clean - k..c.clean].iter().copied(), c.slot) {
-            c.clean -= k;
+        if k > 1 {
+            populate_tops(c.free[c.clean - k..c.clean].iter().copied(), c.slot);
         }
+        c.clean -= k;
     }
 
     /// Finds or creates the class of `size`.
